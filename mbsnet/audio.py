@@ -1,0 +1,88 @@
+"""Audio I/O and the STFT front end (16 kHz, n_fft 512, hop 128, Hann, center=True)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import MBSNetConfig
+
+_DEFAULT = MBSNetConfig()
+
+
+def _window(cfg: MBSNetConfig, device=None):
+    return torch.hann_window(cfg.n_fft, device=device)
+
+
+def stft(wav: torch.Tensor, cfg: MBSNetConfig = _DEFAULT) -> torch.Tensor:
+    """Waveform (b, s) or (s,) -> complex STFT (b, f, t) or (f, t), f = n_fft // 2 + 1."""
+    return torch.stft(wav, cfg.n_fft, cfg.hop_length, window=_window(cfg, wav.device),
+                      center=True, return_complex=True)
+
+
+def istft(spec: torch.Tensor, length: int, cfg: MBSNetConfig = _DEFAULT) -> torch.Tensor:
+    """Complex STFT (b, f, t) -> waveform (b, length)."""
+    return torch.istft(spec, cfg.n_fft, cfg.hop_length, window=_window(cfg, spec.device),
+                       center=True, length=length)
+
+
+def load_wav(path, sample_rate: int = 16_000, mono: bool = True):
+    """Read a wav file as float32 numpy at `sample_rate`, returns (audio (s,) or (ch, s), info).
+
+    `info` says what was done (original rate, channels, whether resampled or mixed down).
+    """
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (s, ch)
+    except Exception as exc:  # soundfile raises several types for unreadable files
+        raise ValueError(f"cannot read audio file {path}: {exc}") from exc
+    info = {"original_rate": rate, "channels": data.shape[1], "mixed_down": False, "resampled": False}
+    audio = data.T                                                           # (ch, s)
+    if mono and audio.shape[0] > 1:
+        audio = audio.mean(axis=0, keepdims=True)
+        info["mixed_down"] = True
+    if rate != sample_rate:
+        audio = resample(audio, rate, sample_rate)
+        info["resampled"] = True
+    audio = audio[0] if mono else audio
+    return np.ascontiguousarray(audio, dtype=np.float32), info
+
+
+def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """High-quality resampling along the last axis (soxr)."""
+    import soxr
+
+    if orig_rate == target_rate:
+        return audio
+    if audio.ndim == 1:
+        return soxr.resample(audio, orig_rate, target_rate).astype(np.float32)
+    return np.stack([soxr.resample(ch, orig_rate, target_rate) for ch in audio]).astype(np.float32)
+
+
+def save_wav(path, audio, sample_rate: int = 16_000) -> None:
+    import soundfile as sf
+
+    audio = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    sf.write(str(path), audio.astype(np.float32), sample_rate, subtype="PCM_16")
+
+
+@torch.no_grad()
+def enhance_waveform(model, wav) -> torch.Tensor:
+    """Enhance a waveform with `model`: STFT -> model -> iSTFT, same length as the input.
+
+    wav: (s,) or (b, s), numpy or torch, at the model's sample rate -> float32 torch, same shape.
+    """
+    cfg = model.cfg
+    x = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav,
+                        dtype=torch.float32)
+    squeeze = x.dim() == 1
+    if squeeze:
+        x = x.unsqueeze(0)
+    if x.dim() != 2:
+        raise ValueError(f"expected a waveform of shape (s,) or (b, s), got {tuple(x.shape)}")
+    device = next(model.parameters()).device
+    length = x.shape[-1]
+    if length < cfg.n_fft:  # center=True reflect-pads n_fft // 2: pad short clips with silence
+        x = torch.nn.functional.pad(x, (0, cfg.n_fft - length))
+    out = istft(model(stft(x.to(device), cfg)), x.shape[-1], cfg)[..., :length].cpu()
+    return out[0] if squeeze else out

@@ -1,0 +1,117 @@
+"""The one configuration object of MBS-Net.
+
+Every knob that the optimization ladder turns is a field of `MBSNetConfig`; presets are
+instances of it (see `mbsnet.presets`). The dataclass is frozen, so a preset derived with
+`dataclasses.replace` can never change its parent by accident.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+SCAN_METHODS = ("sequential", "chunked", "recompute")
+DIRECTIONS = ("bi", "uni")
+ENCODERS = ("separate", "shared")
+OUTPUT_NETS = ("mlp", "linear")
+DECODERS = ("per_band", "shared_hidden")
+
+# BSRNN's speech band split for 16 kHz, n_fft 512 (sungwon23/BSRNN): 31 bands, 257 bins.
+SEED_BAND_WIDTHS = (2,) + (3,) * 10 + (8,) * 12 + (16,) * 7 + (17,)
+
+
+@dataclass(frozen=True)
+class MBSNetConfig:
+    """Architecture, front end and scan settings of one MBS-Net variant.
+
+    Front end: `sample_rate`, `n_fft`, `hop_length` (Hann window, center=True).
+    Band split: `band_widths` (bins per band, summing to n_fft // 2 + 1), `channels` (N).
+    Mamba: `expand` (d_inner = expand * channels), `d_state` (n), `d_conv`, `dt_rank`
+    (0 means ceil(d_inner / 16), mamba-ssm's "auto").
+    Topology: `n_layers` temporal blocks per encoder, `temporal_direction` and
+    `crossband_direction` ("bi" or "uni"), `encoder` ("separate": one encoder per
+    magnitude/phase branch, as in the seed; "shared": one encoder, two heads).
+    Heads: `output_net` ("mlp": Linear(c, 2c)-Tanh-Linear(2c, c); "linear": Linear(c, c)),
+    `decoder` ("per_band": a GroupNorm-MLP per band; "shared_hidden": one GroupNorm-MLP
+    shared by all bands with a band-wise output layer) with hidden size `decoder_hidden`.
+    Scan: `scan_method`, `scan_chunk_size`, `scan_clamps` (the authors' clamps, chunked only).
+    """
+
+    name: str = "custom"
+    sample_rate: int = 16_000
+    n_fft: int = 512
+    hop_length: int = 128
+    band_widths: tuple[int, ...] = SEED_BAND_WIDTHS
+    channels: int = 128
+    n_layers: int = 4
+    expand: float = 2
+    d_state: int = 16
+    d_conv: int = 4
+    dt_rank: int = 0
+    temporal_direction: str = "bi"
+    crossband_direction: str = "bi"
+    encoder: str = "separate"
+    output_net: str = "mlp"
+    decoder: str = "per_band"
+    decoder_hidden: int = 512
+    scan_method: str = "sequential"
+    scan_chunk_size: int = 64
+    scan_clamps: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "band_widths", tuple(int(w) for w in self.band_widths))
+        self._validate()
+
+    # Derived sizes -------------------------------------------------------------------------
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def n_bands(self) -> int:
+        return len(self.band_widths)
+
+    @property
+    def d_inner(self) -> int:
+        return int(round(self.expand * self.channels))
+
+    @property
+    def dt_rank_value(self) -> int:
+        return self.dt_rank if self.dt_rank > 0 else math.ceil(self.d_inner / 16)
+
+    def frames(self, seconds: float) -> int:
+        """STFT frames of a `seconds`-long segment (center=True): 2 s at 16 kHz -> 251."""
+        return int(round(seconds * self.sample_rate)) // self.hop_length + 1
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    # Validation ----------------------------------------------------------------------------
+    def _validate(self) -> None:
+        def bad(field: str, why: str):
+            raise ValueError(f"MBSNetConfig.{field}: {why}")
+
+        for field in ("sample_rate", "n_fft", "hop_length", "channels", "d_state", "d_conv",
+                      "decoder_hidden", "scan_chunk_size"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(field, f"must be a positive integer, got {value!r}")
+        if self.n_layers < 0:
+            bad("n_layers", f"must be >= 0, got {self.n_layers!r}")
+        if self.dt_rank < 0:
+            bad("dt_rank", f"must be >= 0 (0 = auto), got {self.dt_rank!r}")
+        if not self.band_widths or min(self.band_widths) < 1:
+            bad("band_widths", "must be a non-empty list of positive widths")
+        if sum(self.band_widths) != self.n_bins:
+            bad("band_widths", f"sum to {sum(self.band_widths)} bins, but n_fft={self.n_fft} "
+                               f"gives n_fft // 2 + 1 = {self.n_bins}")
+        if not self.expand > 0:
+            bad("expand", f"must be > 0, got {self.expand!r}")
+        if abs(self.expand * self.channels - self.d_inner) > 1e-6:
+            bad("expand", f"expand * channels = {self.expand * self.channels} is not an integer")
+        for field, allowed in (("temporal_direction", DIRECTIONS), ("crossband_direction", DIRECTIONS),
+                               ("encoder", ENCODERS), ("output_net", OUTPUT_NETS),
+                               ("decoder", DECODERS), ("scan_method", SCAN_METHODS)):
+            if getattr(self, field) not in allowed:
+                bad(field, f"unknown value {getattr(self, field)!r}; choose one of {allowed}")
+        if self.scan_clamps and self.scan_method != "chunked":
+            bad("scan_clamps", "the authors' clamps exist only in the 'chunked' scan")

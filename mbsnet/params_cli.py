@@ -1,0 +1,22 @@
+"""`python -m mbsnet params --preset NAME [--json]`."""
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--preset", default="seed", help="preset name (see mbsnet.presets.names())")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    from . import presets
+    from .cli import print_json
+    from .model import build_model
+    from .params import breakdown
+
+    cfg = presets.get(args.preset)
+    result = breakdown(build_model(cfg))
+    if args.json:
+        print_json({"preset": cfg.name, **result.to_dict()})
+    else:
+        print(f"preset {cfg.name}\n{result.table()}")
+    return 0

@@ -1,0 +1,48 @@
+"""Named configurations: the seed model and the optimization ladder, in order.
+
+Each ladder step is the previous preset with exactly one change (dataclasses.replace),
+following the source analysis' phase order, plus the step it missed (the decoders).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .config import MBSNetConfig
+
+SEED = MBSNetConfig(name="seed")
+
+_LADDER: dict[str, MBSNetConfig] = {"seed": SEED}
+
+
+def _step(name: str, parent: str, **change) -> None:
+    if len(change) != 1:
+        raise AssertionError("a ladder step changes exactly one field")
+    _LADDER[name] = replace(_LADDER[parent], name=name, **change)
+
+
+def names() -> list[str]:
+    """Preset names in ladder order."""
+    return list(_LADDER)
+
+
+def get(name: str) -> MBSNetConfig:
+    """The preset called `name` (a frozen MBSNetConfig)."""
+    try:
+        return _LADDER[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(_LADDER)}") from None
+
+
+# Phase 1 (the source's "critical fixes").
+_step("recompute_scan", "seed", scan_method="recompute")
+_step("crossband_uni", "recompute_scan", crossband_direction="uni")
+_step("expand1", "crossband_uni", expand=1)
+# Phase 2 ("architecture optimization").
+_step("shared_encoder", "expand1", encoder="shared")
+_step("temporal_uni", "shared_encoder", temporal_direction="uni")
+_step("linear_output", "temporal_uni", output_net="linear")
+# Phase 3 ("fine-tuning").
+_step("d_state8", "linear_output", d_state=8)
+_step("layers3", "d_state8", n_layers=3)
+# The step the source missed: the decoders hold 60% of the seed's parameters.
+_step("slim_decoder", "layers3", decoder="shared_hidden")
