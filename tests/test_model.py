@@ -71,13 +71,10 @@ def test_every_ladder_preset_builds_and_runs():
 
 def test_ladder_steps_change_exactly_one_field():
     names = presets.names()
-    assert names[0] == "seed"
-    for parent, child in zip(names, names[1:]):
-        if child == "final":
-            continue
-        a, b = presets.get(parent).to_dict(), presets.get(child).to_dict()
-        changed = [k for k in a if k != "name" and a[k] != b[k]]
-        assert len(changed) == 1, (parent, child, changed)
+    assert names[0] == "seed" and names[-1] == "final"
+    for name in names[1:-1]:
+        assert names.index(presets.parent(name)) < names.index(name)
+        assert len(presets.changes(name)) == 1, (name, presets.changes(name))
 
 
 def test_unknown_preset_lists_the_known_ones():

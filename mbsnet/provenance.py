@@ -1,0 +1,54 @@
+"""Provenance of stored results: command, date, git commit, machine."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """The current commit (with '+dirty' if the tree has changes), or 'unknown'."""
+    repo = repo or Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    """CPU/GPU description of this machine."""
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "cpu_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+    else:
+        info["device"] = "cpu"
+    return info
+
+
+def provenance(command: str | None = None) -> dict:
+    """A record to store beside any measured result."""
+    return {"command": command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "machine": machine()}
+
+
+def save_result(path, payload: dict, command: str | None = None) -> Path:
+    """Write `payload` with a `provenance` block as JSON (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({"provenance": provenance(command), **payload}, indent=2, default=str))
+    tmp.replace(path)
+    return path
