@@ -133,7 +133,10 @@ def bench_shape(shape: ScanShape, methods, repeats: int = 5, chunk_size: int = 6
             if i >= warmup:
                 times[m].append(t)
     input_bytes = sum(v.numel() * v.element_size() for v in inputs.values())
+    # recompute's transient working set: four (T, b, d, n) float32 buffers during backward
+    scratch = 4 * 4 * shape.b * min(chunk_size, shape.l) * shape.d * shape.n
     return {"shape": asdict(shape), "input_bytes": input_bytes, "state_bytes": shape.state_bytes,
+            "recompute_scratch_bytes": scratch,
             "methods": {m: {"seconds": statistics.median(times[m]), "runs": times[m],
                             "saved_bytes": saved[m]} for m in methods}}
 
