@@ -341,6 +341,7 @@ class MemoryReport:
     n_ops: int = 0
     elapsed_s: float = 0.0
     device: str = "cpu"
+    reserved_bytes: int | None = None     # CUDA only: max_memory_reserved (allocator segments)
 
     @property
     def peak_gib(self) -> float:
@@ -363,6 +364,8 @@ class MemoryReport:
                  {k: round(v / GiB, 4) for k, v in self.categories.items()},
              "by_component": self.by_module(2), "n_ops": self.n_ops,
              "elapsed_s": round(self.elapsed_s, 2), "left_out": LEFT_OUT}
+        if self.reserved_bytes is not None:
+            d["reserved_bytes"] = self.reserved_bytes
         if timeline:
             d["timeline"] = self.timeline
             d["phase_starts"] = self.phase_starts
@@ -464,7 +467,7 @@ def _measure_cuda(cfg, batch_size, seconds, frames, optimizer, device, start):
                           "measured (torch.cuda.max_memory_allocated)", peak, "", {}, {},
                           elapsed_s=time.perf_counter() - start,
                           device=torch.cuda.get_device_name(device))
-    report.phase_starts = {"max_memory_reserved": reserved}
+    report.reserved_bytes = reserved
     return report
 
 
@@ -498,3 +501,85 @@ def reproduce_oom(cfg: MBSNetConfig, batch_size: int, cap_gib: float = 12.0,
         torch.cuda.set_per_process_memory_fraction(1.0, device)
         torch.cuda.empty_cache()
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets: fits / max batch
+# ---------------------------------------------------------------------------------------------
+_CACHE: dict = {}
+
+
+def cached_predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
+                        optimizer: str = "adam") -> MemoryReport:
+    """predict_peak, memoized per (cfg, batch_size, seconds, optimizer) in this process."""
+    key = (cfg, batch_size, float(seconds), optimizer)
+    if key not in _CACHE:
+        _CACHE[key] = predict_peak(cfg, batch_size, seconds, optimizer)
+    return _CACHE[key]
+
+
+def fits(cfg: MBSNetConfig, batch_size: int, gpu: str = gpus.DEFAULT_GPU, seconds: float = 2.0,
+         optimizer: str = "adam") -> bool:
+    """Whether the predicted peak fits the GPU's usable memory (capacity - CUDA context)."""
+    return cached_predict_peak(cfg, batch_size, seconds, optimizer).peak_bytes <= gpus.get(gpu).usable
+
+
+def affine_in_batch(cfg: MBSNetConfig, seconds: float = 2.0, optimizer: str = "adam",
+                    check_batch: int | None = 3, tolerance: float = 0.005) -> dict:
+    """Fit peak(b) = intercept + slope * b from b = 1 and 2; check it at `check_batch`.
+
+    Raises AssertionError if the check point is off by more than `tolerance` (relative).
+    """
+    p1 = cached_predict_peak(cfg, 1, seconds, optimizer).peak_bytes
+    p2 = cached_predict_peak(cfg, 2, seconds, optimizer).peak_bytes
+    fit = {"intercept": 2 * p1 - p2, "slope": p2 - p1}
+    if check_batch:
+        actual = cached_predict_peak(cfg, check_batch, seconds, optimizer).peak_bytes
+        affine = fit["intercept"] + fit["slope"] * check_batch
+        fit["check"] = {"batch_size": check_batch, "predicted": actual, "affine": affine,
+                        "relative_error": abs(affine - actual) / actual}
+        if fit["check"]["relative_error"] > tolerance:
+            raise AssertionError(f"peak is not affine in batch size for {cfg.name}: "
+                                 f"{fit['check']}")
+    return fit
+
+
+def max_batch(cfg: MBSNetConfig, gpu: str = gpus.DEFAULT_GPU, seconds: float = 2.0,
+              optimizer: str = "adam", verify: bool = True) -> dict:
+    """Largest batch whose predicted peak fits `gpu`, from the affine model in batch size.
+
+    With `verify`, the answer m is confirmed by full predictions at m and m + 1.
+    Returns {"max_batch": m (0 if even batch 1 does not fit), "gpu", "usable_bytes", "fit"}.
+    """
+    budget = gpus.get(gpu).usable
+    fit = affine_in_batch(cfg, seconds, optimizer, check_batch=None)
+    m = max(int((budget - fit["intercept"]) // fit["slope"]), 0)
+    result = {"gpu": gpu, "usable_bytes": budget, "fit": fit, "max_batch": m}
+    if verify:
+        if m >= 1 and not fits(cfg, m, gpu, seconds, optimizer):
+            raise AssertionError(f"affine model says batch {m} fits {gpu}, prediction disagrees")
+        if fits(cfg, m + 1, gpu, seconds, optimizer):
+            raise AssertionError(f"affine model says batch {m + 1} does not fit {gpu}, "
+                                 f"prediction disagrees")
+        result["verified_at"] = [b for b in (m, m + 1) if b >= 1]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored GPU measurements (results/gpu_memory_*.json, written by `python -m mbsnet memory
+# --measure --out ...` on a machine with a GPU)
+# ---------------------------------------------------------------------------------------------
+def stored_gpu_results(results_dir=None) -> list[dict]:
+    """GPU measurements stored under results/ (each with provenance: device, date, commit,
+    command), oldest first. Empty when no GPU run has been stored yet."""
+    import json
+    from pathlib import Path
+
+    root = Path(results_dir) if results_dir else Path(__file__).resolve().parent.parent / "results"
+    found = []
+    for path in sorted(root.glob("gpu_memory_*.json")):
+        record = json.loads(path.read_text())
+        if record.get("measured", {}).get("device", "cpu") != "cpu":
+            record["path"] = str(path)
+            found.append(record)
+    return sorted(found, key=lambda r: r.get("provenance", {}).get("date", ""))
