@@ -583,3 +583,30 @@ def stored_gpu_results(results_dir=None) -> list[dict]:
             record["path"] = str(path)
             found.append(record)
     return sorted(found, key=lambda r: r.get("provenance", {}).get("date", ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# An independent check: torch's own MemTracker on fake tensors
+# ---------------------------------------------------------------------------------------------
+def torch_memtracker_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
+                          optimizer: str = "adam") -> int:
+    """Peak bytes of the same steady-state training step according to
+    torch.distributed._tools.mem_tracker.MemTracker under FakeTensorMode (no 512 B rounding:
+    fake tensors live on the CPU). Slow (~20x predict_peak): use small shapes."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    _check_step_args(cfg, batch_size, seconds)
+    with FakeTensorMode():
+        model = build_model(cfg)
+        opt = make_optimizer(model, optimizer)
+        warm_up_optimizer(model, opt)
+        noisy, clean = _random_inputs(cfg, batch_size, cfg.frames(seconds))
+        tracker = MemTracker()
+        tracker.track_external(model, *([opt] if opt is not None else []), noisy, clean)
+        with tracker:
+            spectral_loss(model(noisy), clean).backward()
+            if opt is not None:
+                opt.step()
+        snapshot = tracker.get_tracker_snapshot("peak")
+    return max(dev["Total"] for dev in snapshot.values())

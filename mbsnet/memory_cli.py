@@ -26,6 +26,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--oom-cap", type=float, default=None, metavar="GIB",
                         help="with --measure: run the step under a GIB cap and report an OOM")
     parser.add_argument("--out", default=None, help="with --measure: store the result as JSON")
+    parser.add_argument("--crosscheck", default=None, metavar="OUT.json",
+                        help="compare predict_peak with torch's MemTracker (slow: use a short "
+                             "--seconds) and store both in OUT.json")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -44,6 +47,8 @@ def run(args) -> int:
         print("--measure needs a CUDA GPU; this machine has none (the prediction below needs "
               "no GPU)", file=sys.stderr)
         return 2
+    if args.crosscheck:
+        return _crosscheck(cfg, args)
     report = memory.cached_predict_peak(cfg, args.batch, args.seconds, args.optimizer)
     gpu = gpus.get(args.gpu)
     result = {"predicted": report.to_dict(), "gpu": {"name": gpu.name, "label": gpu.label,
@@ -67,6 +72,28 @@ def run(args) -> int:
         print_json(result)
     else:
         _print_text(result, report, gpu)
+    return 0
+
+
+def _crosscheck(cfg, args) -> int:
+    import time
+
+    from . import memory
+    from .cli import print_json
+    from .provenance import save_result
+
+    start = time.perf_counter()
+    theirs = memory.torch_memtracker_peak(cfg, args.batch, args.seconds, args.optimizer)
+    elapsed = time.perf_counter() - start
+    ours = memory.predict_peak(cfg, args.batch, args.seconds, args.optimizer, round_to=1)
+    payload = {"preset": cfg.name, "batch_size": args.batch, "seconds": args.seconds,
+               "optimizer": args.optimizer, "memtracker_peak_bytes": theirs,
+               "memtracker_elapsed_s": round(elapsed, 1),
+               "predict_peak_bytes_unrounded": ours.peak_bytes,
+               "predict_peak_elapsed_s": round(ours.elapsed_s, 1),
+               "relative_difference": abs(ours.peak_bytes - theirs) / theirs}
+    save_result(args.crosscheck, payload)
+    print_json(payload) if args.json else print(payload)
     return 0
 
 
