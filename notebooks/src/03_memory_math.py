@@ -195,13 +195,15 @@ from mbsnet.widgets import MemoryCalculator
 calculator = MemoryCalculator(batch=2, seconds=2.0)
 calculator.widget()"""),
 (CODE, """from mbsnet import gpus
+from mbsnet.plots import preset_color
 variants = {"seed": seed, "expand 1": mm.formula_config(seed, expand=1), "d_state 8": mm.formula_config(seed, d_state=8),
             "uni": mm.formula_config(seed, direction="uni"),
             "all three": mm.formula_config(seed, expand=1, d_state=8, direction="uni")}
 batches = range(1, 17)
 fig, ax = plt.subplots(figsize=(8, 4))
 for label, cfg in variants.items():
-    ax.plot(batches, [mm.training_peak_formula(cfg, b)["total"] / GiB for b in batches], marker=".", label=label)
+    ax.plot(batches, [mm.training_peak_formula(cfg, b)["total"] / GiB for b in batches], marker=".", label=label,
+            ls="--" if label == "uni" else "-", color=preset_color("seed") if label == "seed" else None)
 for gpu in gpus.GPUS.values():
     if gpu.name != "h100-80":
         ax.axhline(gpu.usable / GiB, color="k", ls=":", lw=0.8)
