@@ -120,10 +120,10 @@ if not stored:
     print("No GPU measurement stored yet: the numbers above are predictions made on a CPU.")
 for rec in stored:
     m, p, prov = rec["measured"], rec["predicted"], rec["provenance"]
-    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: "
-          f"measured {m['peak_gib']:.2f} GiB vs predicted {p['peak_gib']:.2f} GiB "
-          f"({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%}); "
-          f"under 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")"""),
+    seen = (f"measured {m['peak_gib']:.2f} GiB ({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%} vs predicted)"
+            if "peak_gib" in m else "out of memory on this card")
+    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: {seen}; "
+          f"predicted {p['peak_gib']:.2f} GiB; under a 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")"""),
 (MD, r"""## Verdict"""),
 (CODE, """b1, b2 = reports["batch 1"], reports["batch 2"]
 card = gpus.get("rtx3080ti")
