@@ -54,7 +54,8 @@ from mbsnet.plots.memory import plot_category_bars, plot_timeline, plot_module_b
 
 fig, ax = plt.subplots(figsize=(5, 4))
 plot_category_bars(ax, reports, budget_gib=12)
-ax.set_title("seed MBS-Net, one training step (2 s segments)");"""),
+ax.set_title("seed MBS-Net, one training step (2 s segments)")
+plt.show()"""),
 (MD, r"""Almost all of it is **saved activations**: tensors that autograd keeps from the forward pass for the backward
 pass. Parameters, gradients and Adam state together are about 0.1 GiB.
 
@@ -66,14 +67,16 @@ saved), then falls as backward releases what it used."""),
 (CODE, """fig, ax = plt.subplots(figsize=(9, 3.5))
 for (label, r), color in zip(reports.items(), ("#1f77b4", "#c0392b")):
     plot_timeline(ax, r, budget_gib=12, label=label, color=color)
-ax.legend(loc="upper left");"""),
+ax.legend(loc="upper left")
+plt.show()"""),
 (MD, r"""### Where: by module
 
 At the peak of batch 2, the memory belongs to the Mamba stacks: the 4 temporal bidirectional layers and the
 cross-band layer of each of the two encoders (magnitude and phase)."""),
 (CODE, """fig, ax = plt.subplots(figsize=(7, 4))
 plot_module_breakdown(ax, reports["batch 2"], depth=3, top=14)
-ax.set_title("batch 2: live at the peak, by module");"""),
+ax.set_title("batch 2: live at the peak, by module")
+plt.show()"""),
 (CODE, """top = reports["batch 2"].by_module(2)
 mamba = sum(v for k, v in top.items() if "encoder" in k)
 print(f"encoders (Mamba): {mamba / GiB:.2f} GiB = {mamba / reports['batch 2'].peak_bytes:.1%} of the peak")"""),
@@ -117,10 +120,10 @@ if not stored:
     print("No GPU measurement stored yet: the numbers above are predictions made on a CPU.")
 for rec in stored:
     m, p, prov = rec["measured"], rec["predicted"], rec["provenance"]
-    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: "
-          f"measured {m['peak_gib']:.2f} GiB vs predicted {p['peak_gib']:.2f} GiB "
-          f"({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%}); "
-          f"under 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")"""),
+    seen = (f"measured {m['peak_gib']:.2f} GiB ({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%} vs predicted)"
+            if "peak_gib" in m else "out of memory on this card")
+    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: {seen}; "
+          f"predicted {p['peak_gib']:.2f} GiB; under a 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")"""),
 (MD, r"""## Verdict"""),
 (CODE, """b1, b2 = reports["batch 1"], reports["batch 2"]
 card = gpus.get("rtx3080ti")

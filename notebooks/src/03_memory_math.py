@@ -140,7 +140,8 @@ for ax, knob in zip(axes, labels):
     pts = [r for r in rows if r["knob"] == knob]
     plot_formula_vs_prediction(ax, [str(r["value"]) if knob == "direction" else r["value"] for r in pts],
                                [r["formula_live"] for r in pts], [r["predicted_bytes"] for r in pts], labels[knob])
-fig.tight_layout();"""),
+fig.tight_layout()
+plt.show()"""),
 (CODE, """# a live re-run of one stored point (a short one), so the stored predictions can't silently go stale
 cfg, batch, seconds = mm.sweep_point("seconds", 0.5)
 live = memory.predict_peak(cfg, batch, seconds).peak_bytes
@@ -209,7 +210,8 @@ for gpu in gpus.GPUS.values():
         ax.axhline(gpu.usable / GiB, color="k", ls=":", lw=0.8)
         ax.text(16, gpu.usable / GiB, gpu.label, ha="right", va="bottom", fontsize=7)
 ax.set_yscale("log"); ax.legend(fontsize=8)
-ax.set(xlabel="batch size", ylabel="predicted training peak (GiB, log)", title="seed variants, 2 s segments, sequential scan");"""),
+ax.set(xlabel="batch size", ylabel="predicted training peak (GiB, log)", title="seed variants, 2 s segments, sequential scan")
+plt.show()"""),
 (MD, r"""## Verdict"""),
 (CODE, """assert abs(one_src / 1e6 - 196.6) < 0.1 and abs(one_src / 4 / 1e6 - 49.2) < 0.1   # 49.2 M elements = 197 MB
 assert all(abs(r["formula_live"] / r["predicted_bytes"] - 1) < 0.05 for r in rows)  # each formula within 5 %
