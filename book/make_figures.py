@@ -72,6 +72,21 @@ def draw(out: Path) -> Path:
     return out
 
 
+def favicon(out: Path) -> Path:
+    """A 64 px icon: two stacked bars, the decoders' red over the Mamba blue."""
+    fig = plt.figure(figsize=(0.64, 0.64), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.bar([0], [0.38], color="#2e86c1", width=0.8)
+    ax.bar([0], [0.6], bottom=[0.4], color="#c0392b", width=0.8)
+    ax.set_xlim(-0.5, 0.5)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    fig.savefig(out, transparent=True)
+    plt.close(fig)
+    return out
+
+
 if __name__ == "__main__":
-    default = Path(__file__).resolve().parent / "_generated" / "pipeline.png"
-    print(f"wrote {draw(Path(sys.argv[1]) if len(sys.argv) > 1 else default)}")
+    generated = Path(__file__).resolve().parent / "_generated"
+    print(f"wrote {draw(Path(sys.argv[1]) if len(sys.argv) > 1 else generated / 'pipeline.png')}")
+    print(f"wrote {favicon(generated / 'favicon.png')}")

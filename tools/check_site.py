@@ -25,6 +25,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -254,10 +255,24 @@ def screenshot(cdp: CDP, path: Path) -> str:
     return str(path)
 
 
+def redirect_target(page: Path) -> str | None:
+    """The target of a page that is only a meta-refresh redirect (e.g. index.html), else None."""
+    match = re.search(r'http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', page.read_text(), re.I)
+    return match.group(1) if match else None
+
+
 def pages_of(site: Path) -> list[str]:
-    pages = [p.relative_to(site).as_posix() for p in sorted(site.rglob("*.html"))
-             if not any(part.startswith("_") for part in p.relative_to(site).parts)
-             and p.name not in SKIP_PAGES]
+    """Every content page of the site (index, search and redirect pages left out)."""
+    pages = []
+    for p in sorted(site.rglob("*.html")):
+        rel = p.relative_to(site)
+        if any(part.startswith("_") for part in rel.parts) or p.name in SKIP_PAGES:
+            continue
+        target = redirect_target(p)
+        if target is None:
+            pages.append(rel.as_posix())
+        elif not (p.parent / target.split("#")[0]).exists():
+            sys.exit(f"check_site: {rel} redirects to {target}, which does not exist")
     return sorted(pages, key=lambda p: (p != "intro.html", p))
 
 

@@ -12,7 +12,7 @@ MATHJAX=mathjax@3.2.2
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="${1:-$root/book/_webassets}"
-stamp="$dest/.fetched-$(echo "$HTML_MANAGER $REQUIREJS $MATHJAX" | cksum | cut -d' ' -f1)"
+stamp="$dest/.fetched-$(echo "$HTML_MANAGER $REQUIREJS $MATHJAX fonts" | cksum | cut -d' ' -f1)"
 if [[ -f "$stamp" ]]; then
     exit 0
 fi
@@ -27,7 +27,11 @@ for tgz in "$work"/*.tgz; do
 done
 
 rm -rf "$dest" && mkdir -p "$dest/mathjax/output"
-cp "$work"/jupyter-widgets-html-manager-*/package/dist/embed-amd.js "$dest/"
+hm="$(echo "$work"/jupyter-widgets-html-manager-*/package/dist)"
+cp "$hm/embed-amd.js" "$dest/"
+# The icon fonts embed-amd.js loads; book/_ext/static_site.py points requirejs at this folder.
+mkdir -p "$dest/html-manager-dist"
+cp "$hm"/*.woff2 "$hm"/*.woff "$hm"/*.ttf "$hm"/*.eot "$hm"/*.svg "$dest/html-manager-dist/"
 cp "$work"/requirejs-*/package/require.js "$dest/"
 mj="$(echo "$work"/mathjax-*/package/es5)"
 cp "$mj/tex-chtml.js" "$dest/mathjax/"
