@@ -30,7 +30,7 @@ batch size 2 on a 12 GiB GPU. The analysis written at the time blamed the Mamba 
 > - MagnitudeBranch: 5 blocks × 150K = **0.75M**
 > - PhaseBranch: 5 blocks × 150K = **0.75M**
 > - Output networks: ~0.3M each × 2 = **0.6M**
-> - Decoders & misc: **~5.3M** — **UNEXPLAINED BLOAT**
+> - Decoders & misc: **~5.3M** ❌ **UNEXPLAINED BLOAT**
 >
 > — `brutal_complexity_analysis.md`, Issue 1
 
