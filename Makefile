@@ -35,7 +35,7 @@ test-unit: venv
 
 # pytest exits 5 when it collects nothing, and make stops on it: no notebooks is a failure.
 test-notebooks: venv
-	$(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	env -u MPLBACKEND $(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600 \
 	    $(if $(filter-out 0 1,$(NB_WORKERS)),-n $(NB_WORKERS) --dist loadfile) notebooks/
 
