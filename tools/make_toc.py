@@ -34,12 +34,16 @@ NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
 
 
 def series() -> list[tuple[int, str]]:
-    """(number, stem) of every notebooks/NN_name.ipynb, in number order."""
+    """(number, stem) of every notebooks/NN_name.ipynb, in number order.
+
+    A notebook whose name does not follow NN_name.ipynb is an error, not silently left out."""
     found = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         match = NOTEBOOK_NAME.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path.stem))
+        if not match:
+            raise SystemExit(f"make_toc: {path.relative_to(ROOT)} is not named NN_name.ipynb "
+                             f"(two digits, underscore, letters/digits/underscores)")
+        found.append((int(match.group(1)), path.stem))
     return found
 
 

@@ -43,6 +43,8 @@ and prints the tensor shapes. Then it counts where the parameters are and settle
 
 code(r"""
 import inspect
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -97,9 +99,10 @@ module's input and output shapes as the utterance passes through.
 
 code(r"""
 wav, info = load_wav(ARCTIC_WAVS[0])
-excerpt = wav[8_000:24_000]                           # 1 s, from 0.5 s to 1.5 s
-spec = stft(torch.from_numpy(excerpt))[None]          # (b, f, t) complex
-print(f"{ARCTIC_WAVS[0].name}: {len(wav) / 16_000:.2f} s at 16 kHz; excerpt {len(excerpt)} samples")
+excerpt = wav[8_000:24_000]                      # 1 s, from 0.5 s to 1.5 s
+spec = stft(torch.from_numpy(excerpt))[None]     # (b, f, t) complex
+print(f"{ARCTIC_WAVS[0].name}: {len(wav) / 16_000:.2f} s at 16 kHz; "
+      f"excerpt {len(excerpt)} samples")
 print(f"STFT: {tuple(spec.shape)} {spec.dtype}")
 """)
 
@@ -111,15 +114,16 @@ watch = {"band_split": model.band_split,
          "magnitude decoder": model.magnitude_decoder,
          "phase decoder": model.phase_decoder}
 shapes = {}
-hooks = [m.register_forward_hook(lambda m, i, o, name=name: shapes.update({name: (i[0].shape, o.shape)}))
-         for name, m in watch.items()]
+def record(name):
+    return lambda module, inputs, output: shapes.update({name: (inputs[0].shape, output.shape)})
+hooks = [m.register_forward_hook(record(name)) for name, m in watch.items()]
 with torch.no_grad():
     enhanced_spec = model(spec)
 for h in hooks:
     h.remove()
 for name, (i, o) in shapes.items():
     print(f"{name:<28}{str(tuple(i)):>18} -> {tuple(o)}")
-print(f"{'model':<28}{str(tuple(spec.shape)):>18} -> {tuple(enhanced_spec.shape)} {enhanced_spec.dtype}")
+print(f"{'model':<28}{str(tuple(spec.shape)):>18} -> {tuple(enhanced_spec.shape)}")
 """)
 
 md(r"""
@@ -220,7 +224,7 @@ Here is the block's constructor, from `mbsnet.model.MambaBlock`:
 """)
 
 code(r"""
-source = inspect.getsource(MambaBlock.__init__)
+source = textwrap.dedent(inspect.getsource(MambaBlock.__init__))
 print("\n".join(line for line in source.splitlines() if "= nn." in line or "Parameter" in line))
 """)
 
