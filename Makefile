@@ -46,8 +46,9 @@ book: venv
 	$(VENV)/bin/jupyter-book build book/ -W -n --keep-going
 	@echo "The book is at file://$(abspath $(HTML))/index.html"
 
+# (JupyterLab refuses to start as root unless told to; containers often run as root)
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 check-site: book
 	$(PY) tools/check_site.py $(HTML) --screenshots book/_build/screenshots
