@@ -183,3 +183,11 @@ def test_recompute_block_runs_under_fake_tensors():
         y = block(x)
         y.sum().backward()
         assert x.grad.shape == x.shape and block.A_log.grad.shape == block.A_log.shape
+
+
+@pytest.mark.parametrize("field", ["B", "D", "delta"])
+def test_bad_shapes_are_named(field):
+    x = random_inputs(1, 4, 3, 2)
+    x[field] = x[field][..., :1]
+    with pytest.raises(ValueError, match=f"{field} must"):
+        selective_scan(**x, method="recompute")
