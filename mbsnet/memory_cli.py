@@ -1,0 +1,117 @@
+"""`python -m mbsnet memory --preset NAME --batch N [--seconds S] [--gpu NAME] [--json]`.
+
+Predicts the CUDA peak of one training step on the CPU (no GPU needed), with its breakdown by
+category, whether it fits the GPU and the largest batch that does. On a machine with a GPU,
+`--measure --out results/gpu_memory_NAME.json` also measures the real peak (and, with
+`--oom-cap 12`, tries the step under a 12 GiB cap) and stores it with provenance.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    from . import gpus
+
+    parser.add_argument("--preset", default="seed", help="preset name (see mbsnet.presets.names())")
+    parser.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="segment length in s (default 2)")
+    parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, choices=sorted(gpus.GPUS),
+                        help=f"GPU budget (default {gpus.DEFAULT_GPU})")
+    parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "none"))
+    parser.add_argument("--no-max-batch", action="store_true",
+                        help="skip the max-batch search (saves one or two predictions)")
+    parser.add_argument("--measure", action="store_true",
+                        help="also measure the real peak on this machine's GPU")
+    parser.add_argument("--oom-cap", type=float, default=None, metavar="GIB",
+                        help="with --measure: run the step under a GIB cap and report an OOM")
+    parser.add_argument("--out", default=None, help="with --measure: store the result as JSON")
+    parser.add_argument("--crosscheck", default=None, metavar="OUT.json",
+                        help="compare predict_peak with torch's MemTracker (slow: use a short "
+                             "--seconds) and store both in OUT.json")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    import torch
+
+    from . import gpus, memory, presets
+    from .cli import print_json
+
+    cfg = presets.get(args.preset)
+    if args.batch < 1:
+        raise SystemExit("--batch must be >= 1")
+    if (args.out or args.oom_cap) and not args.measure:
+        raise SystemExit("--out and --oom-cap need --measure")
+    if args.measure and not torch.cuda.is_available():
+        print("--measure needs a CUDA GPU; this machine has none (the prediction below needs "
+              "no GPU)", file=sys.stderr)
+        return 2
+    if args.crosscheck:
+        return _crosscheck(cfg, args)
+    report = memory.cached_predict_peak(cfg, args.batch, args.seconds, args.optimizer)
+    gpu = gpus.get(args.gpu)
+    result = {"predicted": report.to_dict(), "gpu": {"name": gpu.name, "label": gpu.label,
+              "capacity_gib": gpu.capacity_gib, "usable_gib": gpu.usable / memory.GiB},
+              "fits": report.peak_bytes <= gpu.usable}
+    if not args.no_max_batch:
+        mb = memory.max_batch(cfg, args.gpu, args.seconds, args.optimizer, verify=False)
+        result["max_batch"] = mb["max_batch"]
+        result["affine_fit_gib"] = {k: v / memory.GiB for k, v in mb["fit"].items()}
+    if args.measure:
+        result["measured"] = memory.measure_peak(cfg, args.batch, args.seconds,
+                                                 args.optimizer).to_dict()
+        if args.oom_cap:
+            result["oom"] = memory.reproduce_oom(cfg, args.batch, args.oom_cap, args.seconds,
+                                                 args.optimizer)
+        if args.out:
+            from .provenance import save_result
+
+            save_result(args.out, result)
+    if args.json:
+        print_json(result)
+    else:
+        _print_text(result, report, gpu)
+    return 0
+
+
+def _crosscheck(cfg, args) -> int:
+    import time
+
+    from . import memory
+    from .cli import print_json
+    from .provenance import save_result
+
+    start = time.perf_counter()
+    theirs = memory.torch_memtracker_peak(cfg, args.batch, args.seconds, args.optimizer)
+    elapsed = time.perf_counter() - start
+    ours = memory.predict_peak(cfg, args.batch, args.seconds, args.optimizer, round_to=1)
+    payload = {"preset": cfg.name, "batch_size": args.batch, "seconds": args.seconds,
+               "optimizer": args.optimizer, "memtracker_peak_bytes": theirs,
+               "memtracker_elapsed_s": round(elapsed, 1),
+               "predict_peak_bytes_unrounded": ours.peak_bytes,
+               "predict_peak_elapsed_s": round(ours.elapsed_s, 1),
+               "relative_difference": abs(ours.peak_bytes - theirs) / theirs}
+    save_result(args.crosscheck, payload)
+    print_json(payload) if args.json else print(payload)
+    return 0
+
+
+def _print_text(result, report, gpu) -> None:
+    from .memory import GiB
+
+    print(f"preset {report.preset}, batch {report.batch_size}, {report.seconds:g} s "
+          f"({report.frames} frames), optimizer {report.optimizer}")
+    print(f"predicted peak: {report.peak_gib:.2f} GiB (during {report.peak_phase}; "
+          f"{report.elapsed_s:.1f} s to predict)")
+    for name, nbytes in report.categories.items():
+        print(f"  {name:<18}{nbytes / GiB:>9.3f} GiB")
+    verdict = "fits" if result["fits"] else "does NOT fit"
+    print(f"{gpu.label}: {verdict} (usable {gpu.usable / GiB:.2f} GiB after the CUDA context)")
+    if "max_batch" in result:
+        print(f"max batch on {gpu.label}: {result['max_batch']}")
+    if "measured" in result:
+        print(f"measured on {result['measured']['device']}: "
+              f"{result['measured']['peak_gib']:.2f} GiB")
+    if "oom" in result:
+        print(f"under a {result['oom']['cap_gib']} GiB cap: {result['oom']['status']}")
