@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import SCAN_METHODS
+from .scan_recompute import recompute_scan
 
 
 def _prepare_delta(delta, delta_bias, delta_softplus):
@@ -52,6 +53,42 @@ def sequential_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     return _finish(y, u, D, z)
 
 
+def chunked_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                 chunk_size=64, clamps=False):
+    """The source's "optimized" scan: loop over chunks, materializing exp(dt*A), dt*B*u per chunk.
+
+    Shapes: u, delta, z (b, l, d); A (d, n); B, C (b, l, n) -> y (b, l, d).
+    Without recomputation autograd still keeps every chunk's (b, T, d, n) tensors and every h_t,
+    so the training peak barely moves. clamps=True reproduces the authors' clamps (DESIGN.md):
+    dt*A to [-10, 0], dt to [0, 1] in B-bar, A-bar to <= 0.999, h to +-100 and the scan output
+    <h, C> to +-50 (before the D skip and the gate). They change the function and zero the
+    gradient wherever they bind.
+    """
+    delta = _prepare_delta(delta, delta_bias, delta_softplus)
+    b, l, d = u.shape
+    h = u.new_zeros(b, d, A.shape[1])                                        # (b, d, n)
+    ys = []
+    for s in range(0, l, chunk_size):
+        dt, u_c, B_c, C_c = (x[:, s:s + chunk_size] for x in (delta, u, B, C))
+        dt_A = dt.unsqueeze(-1) * A                                          # (b, T, d, n)
+        dt_B = dt.clamp(0.0, 1.0) if clamps else dt
+        if clamps:
+            dt_A = dt_A.clamp(-10.0, 0.0)
+        A_bar = torch.exp(dt_A)
+        if clamps:
+            A_bar = A_bar.clamp(max=0.999)
+        Bu_bar = dt_B.unsqueeze(-1) * B_c.unsqueeze(2) * u_c.unsqueeze(-1)   # (b, T, d, n)
+        for t in range(dt.shape[1]):
+            h = A_bar[:, t] * h + Bu_bar[:, t]
+            if clamps:
+                h = h.clamp(-100.0, 100.0)
+            ys.append(torch.einsum("bdn,bn->bd", h, C_c[:, t]))
+    y = torch.stack(ys, dim=1)                                               # (b, l, d)
+    if clamps:
+        y = y.clamp(-50.0, 50.0)
+    return _finish(y, u, D, z)
+
+
 def _check_inputs(u, delta, A, B, C, D, z, delta_bias):
     if u.dim() != 3:
         raise ValueError(f"u must be (b, l, d), got shape {tuple(u.shape)}")
@@ -76,11 +113,23 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     """Run the selective scan with the named method; all methods compute the same function.
 
     Shapes: u, delta, z (b, l, d); A (d, n); B, C (b, l, n); D, delta_bias (d,) -> (b, l, d).
-    method: one of SCAN_METHODS. chunk_size: chunk length for the chunked methods.
+    method: one of SCAN_METHODS ("recompute" is exact and keeps O(b*l*d + b*(l/T)*d*n) bytes for
+    backward; "sequential" and "chunked" keep (b, l, d, n) tensors). chunk_size: chunk length T
+    for "chunked" and "recompute". method_options: `clamps=True` for "chunked" only (the authors'
+    clamps, see chunked_scan).
     """
     _check_inputs(u, delta, A, B, C, D, z, delta_bias)
-    if method == "sequential":
-        return sequential_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if method not in SCAN_METHODS:
         raise ValueError(f"unknown scan method {method!r}; choose one of {SCAN_METHODS}")
-    raise NotImplementedError(f"scan method {method!r} is not implemented yet")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    allowed = {"chunked": {"clamps"}}.get(method, set())
+    unknown = set(method_options) - allowed
+    if unknown:
+        raise ValueError(f"method {method!r} takes no option(s) {sorted(unknown)}")
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if method == "sequential":
+        return sequential_scan(*args)
+    if method == "chunked":
+        return chunked_scan(*args, chunk_size=chunk_size, **method_options)
+    return recompute_scan(*args, chunk_size=chunk_size)
