@@ -354,7 +354,7 @@ def run(args) -> int:
         test = open_dataset(args.data, "test")
         eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
     weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
-    command = " ".join(["python -m mbsnet train"] + sys.argv[2:]) if len(sys.argv) > 1 else None
+    command = getattr(args, "command_line", None)
     try:
         train_model(cfg, dataset, args.steps, args.batch, args.segment_seconds, args.seed, args.lr,
                     weights=weights, out=args.out, resume=args.resume,
