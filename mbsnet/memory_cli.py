@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--crosscheck", default=None, metavar="OUT.json",
                         help="compare predict_peak with torch's MemTracker (slow: use a short "
                              "--seconds) and store both in OUT.json")
+    parser.add_argument("--sweep", default=None, metavar="OUT.json",
+                        help="check the closed-form formula against predict_peak over "
+                             "memory_math.SWEEP (minutes) and store it in OUT.json")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -49,6 +52,15 @@ def run(args) -> int:
         return 2
     if args.crosscheck:
         return _crosscheck(cfg, args)
+    if args.sweep:
+        from .memory_math import formula_sweep
+        from .provenance import save_result
+
+        rows = formula_sweep()
+        save_result(args.sweep, {"rows": rows})
+        worst = max(abs(r["relative_error"]) for r in rows)
+        print(f"{len(rows)} points, worst formula error {worst:.2%}; stored in {args.sweep}")
+        return 0
     report = memory.cached_predict_peak(cfg, args.batch, args.seconds, args.optimizer)
     gpu = gpus.get(args.gpu)
     result = {"predicted": report.to_dict(), "gpu": {"name": gpu.name, "label": gpu.label,

@@ -194,3 +194,53 @@ def formula_config(base: MBSNetConfig, expand=None, d_state=None, direction=None
     if direction is not None:
         changes["temporal_direction"] = changes["crossband_direction"] = direction
     return replace(base, **changes) if changes else base
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking the formula against predict_peak
+# ---------------------------------------------------------------------------------------------
+SWEEP = {  # knob -> values; every point changes one knob of the seed at batch 1, 2 s
+    "batch": [1, 2, 3, 4],
+    "seconds": [0.5, 1.0, 2.0, 3.0],
+    "d_state": [4, 8, 16, 32],
+    "expand": [1, 1.5, 2, 3],
+    "direction": ["bi", "uni"],
+}
+
+
+def sweep_point(knob: str, value, base: MBSNetConfig | None = None):
+    """(cfg, batch, seconds) of one sweep point: the seed at batch 1, 2 s, with `knob`=value."""
+    from . import presets
+
+    base = base or presets.get("seed")
+    batch, seconds = 1, 2.0
+    if knob == "batch":
+        batch = int(value)
+    elif knob == "seconds":
+        seconds = float(value)
+    elif knob in ("d_state", "expand", "direction"):
+        base = formula_config(base, **{knob: value})
+    else:
+        raise ValueError(f"unknown sweep knob {knob!r}; choose one of {list(SWEEP)}")
+    return base, batch, seconds
+
+
+def formula_sweep(sweep: dict | None = None, progress: bool = True) -> list[dict]:
+    """Formula vs memory.predict_peak at every point of `sweep` (default SWEEP). Slow: one
+    full tracked prediction per point (store the result; notebook 3 loads it)."""
+    from tqdm.auto import tqdm
+
+    from .memory import cached_predict_peak
+
+    points = [(k, v) for k, values in (sweep or SWEEP).items() for v in values]
+    rows = []
+    for knob, value in tqdm(points, desc="formula sweep", disable=not progress):
+        cfg, batch, seconds = sweep_point(knob, value)
+        report = cached_predict_peak(cfg, batch, seconds)
+        formula = training_peak_formula(cfg, batch, seconds)
+        rows.append({"knob": knob, "value": value, "batch_size": batch, "seconds": seconds,
+                     "predicted_bytes": report.peak_bytes, "predicted_categories": report.categories,
+                     "formula_bytes": formula["total"], "formula_categories": formula["categories"],
+                     "relative_error": (formula["total"] - report.peak_bytes) / report.peak_bytes,
+                     "elapsed_s": round(report.elapsed_s, 1)})
+    return rows
