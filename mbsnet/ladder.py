@@ -56,7 +56,7 @@ class ProxyBudget:
     seeds: tuple = (0, 1)
     n_train: int = 64
     n_eval: int = 8
-    eval_seconds: float = 2.0
+    eval_seconds: float = 1.5
     corpus_seed: int = 0
 
     def __post_init__(self):
