@@ -337,6 +337,87 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
     return result
 
 
+def pooled_noise(result: dict, metric: str = "si_sdr_improvement") -> float:
+    """Seed-to-seed standard deviation of `metric`, pooled over every trained preset
+    (sqrt of the mean per-preset variance): one noise level estimated from all the runs."""
+    variances = [result["rows"][p]["quality"][metric]["std"] ** 2
+                 for p in result["quality_groups"] if "quality" in result["rows"][p]
+                 and result["rows"][p]["quality"][metric]["n"] > 1]
+    if not variances:
+        raise ValueError("pooled_noise needs presets trained with at least 2 seeds")
+    return float(np.sqrt(np.mean(variances)))
+
+
+def compare(result: dict, a: str, b: str, metric: str = "si_sdr_improvement",
+            z: float = 2.0) -> dict:
+    """Quality of preset `b` minus preset `a` on `metric`, against the noise.
+
+    The difference of two means over n seeds each has standard deviation
+    noise * sqrt(2 / n) (noise = pooled_noise); |difference| above z times that is called a
+    difference, otherwise "within noise". Returns {"a", "b", "metric", "difference", "threshold",
+    "verdict": "b better" | "b worse" | "within noise"}.
+    """
+    qa, qb = result["rows"][a]["quality"][metric], result["rows"][b]["quality"][metric]
+    n = min(qa["n"], qb["n"])
+    threshold = z * pooled_noise(result, metric) * np.sqrt(2 / n)
+    diff = qb["mean"] - qa["mean"]
+    verdict = "within noise" if abs(diff) <= threshold else ("b better" if diff > 0 else "b worse")
+    return {"a": a, "b": b, "metric": metric, "difference": diff, "threshold": float(threshold),
+            "verdict": verdict}
+
+
+# The source analysis' "EXPECTED RESULTS AFTER OPTIMIZATION" table, quoted, and the preset
+# that stands for each of its columns on this ladder.
+SOURCE_EXPECTED = {
+    "columns": {"Current": "seed", "After Phase 1": "expand1", "After Phase 2": "linear_output",
+                "Target": "final"},
+    "Parameters": ("7.33M", "~3.5M", "~2.5M", "~2.7M"),
+    "Memory (batch=2)": ("OOM", "~6 GB", "~4 GB", "<6 GB"),
+    "Batch size": ("Can't run", "2-4", "6-8", "6"),
+    "PESQ (expected)": ("N/A", "3.45-3.55", "3.40-3.50", ">3.40"),
+    "Training time": ("N/A", "Baseline", "-30%", "Faster"),
+}
+
+
+def expected_vs_measured(result: dict) -> list[list[str]]:
+    """The source's expected-results table with the measured value beside every cell:
+    [[metric, "predicted | measured", ...], ...]. Memory is the predicted CUDA peak at batch 2
+    (2 s segments) against a 12 GiB card's usable memory; batch size is the largest that fits
+    it; PESQ is the short-training proxy on synthetic speech (not VoiceBank PESQ); training time
+    is the CPU step time relative to the end of phase 1."""
+    rows = result["rows"]
+    names = list(SOURCE_EXPECTED["columns"].values())
+    base = rows["expand1"]["step_seconds"]
+
+    def measured(metric, r):
+        if metric == "Parameters":
+            return f"{r['parameters'] / 1e6:.2f}M"
+        if metric == "Memory (batch=2)":
+            oom = " (OOM)" if r["peak_b2_gib"] > r["usable_gib"] else ""
+            return f"{r['peak_b2_gib']:.2f} GiB{oom}"
+        if metric == "Batch size":
+            return f"max {r['max_batch_12gib']}"
+        if metric == "PESQ (expected)":
+            q = r["quality"]["pesq"]
+            return f"{q['mean']:.2f} ± {q['std']:.2f} (proxy)"
+        return f"{r['step_seconds'] / base - 1:+.0%} ({r['step_seconds']:.1f} s/step)"
+
+    table = []
+    for metric, predicted in SOURCE_EXPECTED.items():
+        if metric == "columns":
+            continue
+        table.append([metric] + [f"{p} | **{measured(metric, rows[n])}**"
+                                 for p, n in zip(predicted, names)])
+    return table
+
+
+def markdown_table(header, body) -> str:
+    """A Markdown table from a header row and body rows (lists of cells)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
 def load(path=DEFAULT_OUT) -> dict:
     """The stored ladder result (JSON with provenance), as written by run_ladder."""
     import json
