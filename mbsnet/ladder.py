@@ -49,13 +49,13 @@ class ProxyBudget:
     evaluation on the first n_eval held-out utterances, each cut to its central eval_seconds.
     """
 
-    steps: int = 20
+    steps: int = 12
     batch_size: int = 2
     segment_seconds: float = 0.5
     lr: float = 2e-3
     seeds: tuple = (0, 1)
     n_train: int = 64
-    n_eval: int = 8
+    n_eval: int = 6
     eval_seconds: float = 1.5
     corpus_seed: int = 0
 
@@ -309,13 +309,19 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         save()
         if memory:
             for name in tqdm(names, desc="predicted memory", disable=not progress):
-                result["rows"][name].update(memory_columns(name))
+                kept = (previous or {}).get("rows", {}).get(name, {})
+                same = (previous or {}).get("memory_seconds") == MEMORY_SECONDS and \
+                    kept.get("parameters") == result["rows"][name]["parameters"] and \
+                    "max_batch_12gib" in kept and previous.get("gpu") == GPU
+                result["rows"][name].update({k: v for k, v in kept.items() if k.startswith(
+                    ("peak_", "max_batch", "usable", "affine", "gpu"))} if same else memory_columns(name))
                 save()
         # Presets that share their quality runs but not their scan get a dedicated timing; the
         # preset they share with is timed the same way, so the two can be compared directly.
-        timed = {n for t, members in groups.items() for n in members if len(members) > 1}
+        timed = {n for t, members in groups.items() for n in members
+                 if len({presets.get(m).scan_method for m in members}) > 1}
         for name in tqdm(sorted(timed), desc="step time", disable=not progress):
-            times = step_seconds(name, budget, corpus_root)
+            times = step_seconds(name, budget, corpus_root, steps=2)
             result["rows"][name]["dedicated_step_seconds"] = times
         save()
         for future in tqdm(as_completed(futures), total=len(futures), desc="quality runs",
@@ -330,7 +336,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
             shared = row.get("quality_from") != name and "dedicated_step_seconds" in row
             row["step_seconds"] = (statistics.median(row["dedicated_step_seconds"]) if shared
                                    else row["quality"]["step_seconds_median"])
-            row["step_seconds_source"] = ("dedicated timing (1 warm-up + 3 steps)" if shared
+            row["step_seconds_source"] = ("dedicated timing (1 warm-up + 2 steps)" if shared
                                           else "median over the quality runs' steps")
     result["complete"] = all(_rows_complete(r) for r in result["rows"].values())
     save()
