@@ -254,13 +254,34 @@ def _rows_complete(row: dict) -> bool:
     return all(row.get(k) is not None for k in needed)
 
 
+class _InProcess:
+    """A stand-in for ProcessPoolExecutor(1): runs each job in this process when submitted."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # re-raised by future.result(), as a pool would
+            future.set_exception(exc)
+        return future
+
+
 def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                corpus_root=None, workers: int = 1, resume: bool = False, quality: bool = True,
                memory: bool = True, progress: bool = True, command: str | None = None) -> dict:
     """Measure every preset in `names` (default: all) and save the result after each piece.
 
-    Quality runs go to a pool of `workers` processes (longest first); the main process computes
-    parameters, predicted memory and the dedicated step timings meanwhile. With `resume`, quality
+    Quality runs go to a pool of `workers` processes (longest first) while the main process
+    computes parameters, predicted memory and the dedicated step timings; with workers=1 they
+    run in this process, first. With `resume`, quality
     runs already stored in `out` with the same budget are kept.
     """
     import multiprocessing
@@ -302,7 +323,9 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
 
     jobs = [(p, s) for p in sorted(groups, key=relative_cost, reverse=True)
             for s in budget.seeds if (p, s) not in runs] if quality else []
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1 else _InProcess())
+    with pool:
         futures = {pool.submit(quality_run, p, s, budget, corpus_root): (p, s) for p, s in jobs}
         for name in tqdm(names, desc="parameters", disable=not progress):
             result["rows"][name].update(parameter_columns(name))
