@@ -16,7 +16,7 @@ be compared with published numbers. Presets that compute the same function (conf
 set of quality runs, e.g. `seed` uses the runs of `recompute_scan`.
 
 CLI: python -m mbsnet ladder [--json] [--out results/ladder.json] [--quick] [--presets A,B]
-                             [--workers N] [--resume]
+                             [--workers N] [--resume] [--merge OTHER.json]
 """
 from __future__ import annotations
 
@@ -276,12 +276,14 @@ class _InProcess:
 
 def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                corpus_root=None, workers: int = 1, resume: bool = False, quality: bool = True,
-               memory: bool = True, progress: bool = True, command: str | None = None) -> dict:
+               memory: bool = True, progress: bool = True, command: str | None = None,
+               merge=()) -> dict:
     """Measure every preset in `names` (default: all) and save the result after each piece.
 
     Quality runs go to a pool of `workers` processes (longest first) while the main process
     computes parameters, predicted memory and the dedicated step timings; with workers=1 they
-    run in this process, first. With `resume`, quality
+    run in this process, first. `merge`: other stored results (same budget) whose quality runs
+    are taken over, e.g. from a second process that ran part of the presets. With `resume`, quality
     runs already stored in `out` with the same budget are kept.
     """
     import multiprocessing
@@ -301,6 +303,11 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
     runs: dict = {}
     if previous and previous.get("budget") == budget.to_dict():
         runs = {(r["preset"], r["seed"]): r for r in previous.get("runs", [])}
+    for path in merge or ():
+        other = load(path)
+        if other.get("budget") != budget.to_dict():
+            raise ValueError(f"{path} was run with another budget: {other.get('budget')}")
+        runs.update({(r["preset"], r["seed"]): r for r in other.get("runs", [])})
     groups = quality_groups(names)
     result = {"budget": budget.to_dict(), "presets": names, "corpus": str(corpus_root),
               "memory_seconds": MEMORY_SECONDS, "gpu": GPU, "quality_groups": groups,
@@ -344,7 +351,9 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         timed = {n for t, members in groups.items() for n in members
                  if len({presets.get(m).scan_method for m in members}) > 1}
         for name in tqdm(sorted(timed), desc="step time", disable=not progress):
-            times = step_seconds(name, budget, corpus_root, steps=2)
+            kept = (previous or {}).get("budget") == budget.to_dict() and \
+                previous["rows"].get(name, {}).get("dedicated_step_seconds")
+            times = kept or step_seconds(name, budget, corpus_root, steps=2)
             result["rows"][name]["dedicated_step_seconds"] = times
         save()
         for future in tqdm(as_completed(futures), total=len(futures), desc="quality runs",
@@ -493,6 +502,9 @@ def add_arguments(parser) -> None:
                         help="processes for the quality runs (each uses one thread)")
     parser.add_argument("--resume", action="store_true",
                         help="keep quality runs already stored in --out with the same budget")
+    parser.add_argument("--merge", default=None, metavar="PATHS",
+                        help="comma-separated stored results (same budget) whose quality runs to "
+                             "take over, e.g. from a second process run with a --presets subset")
     parser.add_argument("--no-quality", action="store_true", help="skip the quality proxy")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -510,6 +522,7 @@ def run(args) -> int:
     try:
         result = run_ladder(names, budget, out=Path(args.out) if args.out else None,
                             workers=args.workers, resume=args.resume, quality=not args.no_quality,
+                            merge=args.merge.split(",") if args.merge else (),
                             progress=not args.json,
                             command="python -m mbsnet ladder " + " ".join(sys.argv[2:]))
     except KeyError as exc:
