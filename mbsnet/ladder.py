@@ -277,7 +277,7 @@ class _InProcess:
 def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                corpus_root=None, workers: int = 1, resume: bool = False, quality: bool = True,
                memory: bool = True, progress: bool = True, command: str | None = None,
-               merge=()) -> dict:
+               merge=(), timing: bool = True) -> dict:
     """Measure every preset in `names` (default: all) and save the result after each piece.
 
     Quality runs go to a pool of `workers` processes (longest first) while the main process
@@ -350,7 +350,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         # preset they share with is timed the same way, so the two can be compared directly.
         timed = {n for t, members in groups.items() for n in members
                  if len({presets.get(m).scan_method for m in members}) > 1}
-        for name in tqdm(sorted(timed), desc="step time", disable=not progress):
+        for name in tqdm(sorted(timed) if timing else [], desc="step time", disable=not progress):
             kept = (previous or {}).get("budget") == budget.to_dict() and \
                 previous["rows"].get(name, {}).get("dedicated_step_seconds")
             times = kept or step_seconds(name, budget, corpus_root, steps=2)
@@ -364,6 +364,9 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
             save()
     fill_quality()
     for name, row in result["rows"].items():
+        if "quality" not in row and row.get("dedicated_step_seconds"):
+            row["step_seconds"] = statistics.median(row["dedicated_step_seconds"])
+            row["step_seconds_source"] = "dedicated timing (1 warm-up + 2 steps)"
         if "quality" in row:
             shared = row.get("quality_from") != name and "dedicated_step_seconds" in row
             row["step_seconds"] = (statistics.median(row["dedicated_step_seconds"]) if shared
@@ -393,8 +396,12 @@ def compare(result: dict, a: str, b: str, metric: str = "si_sdr_improvement",
     The difference of two means over n seeds each has standard deviation
     noise * sqrt(2 / n) (noise = pooled_noise); |difference| above z times that is called a
     difference, otherwise "within noise". Returns {"a", "b", "metric", "difference", "threshold",
-    "verdict": "b better" | "b worse" | "within noise"}.
+    "verdict": "b better" | "b worse" | "within noise" | "not measured"} ("not measured" when
+    either preset has no quality runs in `result`).
     """
+    if "quality" not in result["rows"][a] or "quality" not in result["rows"][b]:
+        return {"a": a, "b": b, "metric": metric, "difference": float("nan"),
+                "threshold": float("nan"), "verdict": "not measured"}
     qa, qb = result["rows"][a]["quality"][metric], result["rows"][b]["quality"][metric]
     n = min(qa["n"], qb["n"])
     threshold = z * pooled_noise(result, metric) * np.sqrt(2 / n)
@@ -425,7 +432,7 @@ def expected_vs_measured(result: dict) -> list[list[str]]:
     is the CPU step time relative to the end of phase 1."""
     rows = result["rows"]
     names = list(SOURCE_EXPECTED["columns"].values())
-    base = rows["expand1"]["step_seconds"]
+    base = rows["expand1"].get("step_seconds")
 
     def measured(metric, r):
         if metric == "Parameters":
@@ -436,8 +443,12 @@ def expected_vs_measured(result: dict) -> list[list[str]]:
         if metric == "Batch size":
             return f"max {r['max_batch_12gib']}"
         if metric == "PESQ (expected)":
+            if "quality" not in r:
+                return "not measured"
             q = r["quality"]["pesq"]
             return f"{q['mean']:.2f} ± {q['std']:.2f} (proxy)"
+        if r.get("step_seconds") is None or base is None:
+            return "not measured"
         return f"{r['step_seconds'] / base - 1:+.0%} ({r['step_seconds']:.1f} s/step)"
 
     table = []
@@ -506,6 +517,8 @@ def add_arguments(parser) -> None:
                         help="comma-separated stored results (same budget) whose quality runs to "
                              "take over, e.g. from a second process run with a --presets subset")
     parser.add_argument("--no-quality", action="store_true", help="skip the quality proxy")
+    parser.add_argument("--no-timing", action="store_true",
+                        help="skip the dedicated step timings (of presets sharing quality runs)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -523,6 +536,7 @@ def run(args) -> int:
         result = run_ladder(names, budget, out=Path(args.out) if args.out else None,
                             workers=args.workers, resume=args.resume, quality=not args.no_quality,
                             merge=args.merge.split(",") if args.merge else (),
+                            timing=not args.no_timing,
                             progress=not args.json,
                             command="python -m mbsnet ladder " + " ".join(sys.argv[2:]))
     except KeyError as exc:
