@@ -455,7 +455,7 @@ def expected_vs_measured(result: dict) -> list[list[str]]:
     for metric, predicted in SOURCE_EXPECTED.items():
         if metric == "columns":
             continue
-        table.append([metric] + [f"{p} | **{measured(metric, rows[n])}**"
+        table.append([metric] + [f"{p} → **{measured(metric, rows[n])}**"
                                  for p, n in zip(predicted, names)])
     return table
 
