@@ -74,11 +74,15 @@ print(f"The scan alone cuts the batch-2 peak {seed['peak_b2_gib'] / scan['peak_b
 thread on a shared 2-core CPU; the numbers move from run to run, the ratio much less):"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
 import statistics
-t_seed = statistics.median(seed["dedicated_step_seconds"])
-t_scan = statistics.median(scan["dedicated_step_seconds"])
-print(f"seed (sequential scan): {t_seed:.1f} s/step   recompute_scan: {t_scan:.1f} s/step   "
-      f"-> {t_seed / t_scan:.1f}x faster")
-assert t_scan < t_seed"""),
+if seed.get("dedicated_step_seconds") and scan.get("dedicated_step_seconds"):
+    t_seed = statistics.median(seed["dedicated_step_seconds"])
+    t_scan = statistics.median(scan["dedicated_step_seconds"])
+    print(f"seed (sequential scan): {t_seed:.1f} s/step   recompute_scan: {t_scan:.1f} s/step   "
+          f"-> {t_seed / t_scan:.1f}x faster")
+    assert t_scan < t_seed
+else:
+    print("not measured: the dedicated timings did not finish within this run's CPU budget "
+          "(notebook 4 times the scans themselves)")"""),
 (MD, r"""**Verdict (step 1).** The scan is the fix that solves the OOM at batch 2, on its own — by recomputation, not by
 the chunking the source recommends. The seed's 7.33M parameters then train at batch 5 on a 12 GiB card; batch 6,
 the original recipe's, still needs one more step.
