@@ -334,6 +334,17 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
             if workers > 1 else _InProcess())
     with pool:
         futures = {pool.submit(quality_run, p, s, budget, corpus_root): (p, s) for p, s in jobs}
+
+        def collect(done):
+            """Store finished quality runs (saved at once, so a long run keeps its progress)."""
+            for future in done:
+                futures.pop(future)
+                run = future.result()
+                runs[(run["preset"], run["seed"])] = run
+            if done:
+                fill_quality()
+                save()
+
         for name in tqdm(names, desc="parameters", disable=not progress):
             result["rows"][name].update(parameter_columns(name))
         save()
@@ -346,6 +357,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                 result["rows"][name].update({k: v for k, v in kept.items() if k.startswith(
                     ("peak_", "max_batch", "usable", "affine", "gpu"))} if same else memory_columns(name))
                 save()
+                collect([f for f in futures if f.done()])
         # Presets that share their quality runs but not their scan get a dedicated timing; the
         # preset they share with is timed the same way, so the two can be compared directly.
         timed = {n for t, members in groups.items() for n in members
@@ -355,13 +367,11 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                 previous["rows"].get(name, {}).get("dedicated_step_seconds")
             times = kept or step_seconds(name, budget, corpus_root, steps=2)
             result["rows"][name]["dedicated_step_seconds"] = times
+            collect([f for f in futures if f.done()])
         save()
-        for future in tqdm(as_completed(futures), total=len(futures), desc="quality runs",
+        for future in tqdm(as_completed(list(futures)), total=len(futures), desc="quality runs",
                            disable=not progress):
-            run = future.result()
-            runs[(run["preset"], run["seed"])] = run
-            fill_quality()
-            save()
+            collect([future])
     fill_quality()
     for name, row in result["rows"].items():
         if "quality" not in row and row.get("dedicated_step_seconds"):
@@ -534,6 +544,7 @@ def run(args) -> int:
         ["slim_decoder", "final"] if args.quick else None)
     try:
         result = run_ladder(names, budget, out=Path(args.out) if args.out else None,
+                            corpus_root=DEFAULT_CORPUS.with_name("ladder_quick") if args.quick else None,
                             workers=args.workers, resume=args.resume, quality=not args.no_quality,
                             merge=args.merge.split(",") if args.merge else (),
                             timing=not args.no_timing,
