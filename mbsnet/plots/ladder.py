@@ -47,23 +47,32 @@ def quality_points(rows: dict, names, x_key: str, metric: str = "si_sdr_improvem
                    x_scale: float = 1.0, ax=None, annotate: bool = True):
     """Quality proxy (mean ± std over seeds) against a cost column (e.g. peak_b6_gib), one
     point per preset, with the Pareto front (lower cost, higher quality) drawn as a step line."""
+    from matplotlib.ticker import ScalarFormatter
+
     ax = ax or plt.subplots(figsize=(6.5, 4.5))[1]
-    pts = []
+    labels: dict[tuple, list[str]] = {}       # presets at the same point (same runs, same cost)
     for n in names:
         q = rows[n].get("quality")
         if not q:
             continue
         x, y, e = rows[n][x_key] * x_scale, q[metric]["mean"], q[metric]["std"]
         ax.errorbar(x, y, yerr=e, fmt="o", color=preset_color(n), capsize=3, ms=7)
-        if annotate:
-            ax.annotate(n, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-        pts.append((x, y))
-    front = pareto_front(pts)
+        labels.setdefault((x, y), []).append(n)
+    if annotate:
+        for (x, y), members in labels.items():
+            ax.annotate(" = ".join(members), (x, y), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+    front = pareto_front(list(labels))
     if front:
         fx, fy = zip(*front)
-        ax.step(fx, fy, where="post", color="0.4", lw=1, ls=":", label="Pareto front")
+        ax.plot(fx, fy, "o", ms=14, mfc="none", mec="0.3", label="Pareto front")
+        if len(front) > 1:
+            ax.step(fx, fy, where="post", color="0.4", lw=1, ls=":")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     return ax
 
 
