@@ -2,9 +2,10 @@
 
 `predict_peak(cfg, batch_size)` runs one full training step (forward on a complex STFT, the loss,
 backward, an Adam step) on *meta* tensors (torch.device("meta")): every op computes shapes and
-dtypes, nothing is allocated (FakeTensorMode works too, but is ~5x slower here). A light `TorchDispatchMode`,
-`LiveMemoryTracker`, follows the lifetime of every tensor storage (a weakref callback fires
-when autograd or Python drops the last reference) and so knows the live bytes after each op.
+dtypes, nothing is allocated (FakeTensorMode works too, but is ~5x slower here). A light
+`TorchDispatchMode`, `LiveMemoryTracker`, follows the lifetime of every tensor storage (a weakref
+callback fires when autograd or Python drops the last reference) and so knows the live bytes
+after each op.
 
 What the prediction models, and what it leaves out (see `LEFT_OUT`):
     * each allocation is rounded up to 512 B, as the CUDA caching allocator does;
@@ -47,6 +48,8 @@ LEFT_OUT = {
     "workspaces": "not modelled: cuBLAS / cuDNN workspaces, a few MiB up to ~100 MiB",
     "cuda_context": "not modelled: the CUDA context and kernels take ~300-500 MiB of the card "
                     "before PyTorch allocates anything (see gpus.CONTEXT_RESERVE)",
+    "kernels": "meta tensors follow the same autograd formulas as CUDA, so the same tensors are "
+               "saved; a CUDA kernel's private scratch memory inside one op is not seen",
 }
 
 

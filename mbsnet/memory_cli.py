@@ -71,8 +71,14 @@ def run(args) -> int:
         result["max_batch"] = mb["max_batch"]
         result["affine_fit_gib"] = {k: v / memory.GiB for k, v in mb["fit"].items()}
     if args.measure:
-        result["measured"] = memory.measure_peak(cfg, args.batch, args.seconds,
-                                                 args.optimizer).to_dict()
+        try:
+            result["measured"] = memory.measure_peak(cfg, args.batch, args.seconds,
+                                                     args.optimizer).to_dict()
+        except torch.OutOfMemoryError as exc:      # e.g. the seed at batch 2 on a 12 GiB card
+            result["measured"] = {"device": torch.cuda.get_device_name(), "preset": cfg.name,
+                                  "batch_size": args.batch, "out_of_memory": True,
+                                  "message": str(exc).splitlines()[0]}
+            torch.cuda.empty_cache()
         if args.oom_cap:
             result["oom"] = memory.reproduce_oom(cfg, args.batch, args.oom_cap, args.seconds,
                                                  args.optimizer)
@@ -123,7 +129,8 @@ def _print_text(result, report, gpu) -> None:
     if "max_batch" in result:
         print(f"max batch on {gpu.label}: {result['max_batch']}")
     if "measured" in result:
-        print(f"measured on {result['measured']['device']}: "
-              f"{result['measured']['peak_gib']:.2f} GiB")
+        measured = result["measured"]
+        print(f"measured on {measured['device']}: " + ("out of memory" if "peak_gib" not in measured
+                                                       else f"{measured['peak_gib']:.2f} GiB"))
     if "oom" in result:
         print(f"under a {result['oom']['cap_gib']} GiB cap: {result['oom']['status']}")

@@ -117,9 +117,9 @@ def mamba_block_saved_per_token(cfg: MBSNetConfig, length: int) -> float:
     2 c           : the block input (saved by LayerNorm) and the LayerNorm output;
     2 n + r + 2   : B, C, the dt low-rank projection, LayerNorm mean and rstd.
     """
-    if cfg.scan_method not in ("sequential", "chunked"):
-        raise NotImplementedError(f"the closed-form formula covers the materializing scans "
-                                  f"('sequential', 'chunked'), not {cfg.scan_method!r}; use "
+    if cfg.scan_method != "sequential":
+        raise NotImplementedError(f"the closed-form formula is derived for the seed's "
+                                  f"'sequential' scan, not {cfg.scan_method!r}; use "
                                   f"memory.predict_peak for it")
     c, d, n, r = cfg.channels, cfg.d_inner, cfg.d_state, cfg.dt_rank_value
     return (3 + 1 / length) * d * n + (12 + 3 / length) * d + 2 * c + 2 * n + r + 2
