@@ -49,6 +49,7 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
 
 
 def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
+    """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`)."""
     from .data import SyntheticPairs
 
     ds = SyntheticPairs(root, split)
@@ -66,7 +67,6 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
                    progress: bool = True) -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI)."""
     from .data import SyntheticPairs
-    from .corpus import arctic_mixtures
     from .checkpoint import SHIPPED_CHECKPOINT
 
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
@@ -78,7 +78,8 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     tune_pairs = [train[int(i)] for i in tuning_rng.choice(len(train), min(tune_n, len(train)), replace=False)]
     knobs = tune_wiener(tune_pairs)
     synthetic = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test", progress)
-    arctic = evaluate_systems(model, arctic_mixtures(), knobs, "ARCTIC mixtures", progress)
+    arctic = evaluate_systems(model, synthetic_items(data_root, None, "arctic"), knobs, "ARCTIC mixtures",
+                              progress)
     return {"checkpoint": str(path), "checkpoint_step": state.get("step"),
             "checkpoint_provenance": state.get("provenance"), "config": state["config"],
             "train_settings": state.get("train"),
