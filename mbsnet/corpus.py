@@ -137,8 +137,12 @@ def _utterance(rng, split_sentences, variants):
     return np.concatenate([pad[0], audio, pad[1]]), {"lang": lang, "text": " ".join(texts), **settings}
 
 
-def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progress) -> list[dict]:
+def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progress: bool) -> list[dict]:
+    """Make split "train" or "test" (n utterances) or "arctic"; returns its manifest records."""
     from .audio import save_wav
+
+    if split == "arctic":
+        return _write_arctic(out, seed)
 
     rng = np.random.default_rng([seed, 2, 0 if split == "train" else 1])
     split_sentences, variants = plan[split]["sentences"], plan[split]["variants"]
@@ -147,7 +151,7 @@ def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progre
     (out / split / "clean").mkdir(parents=True, exist_ok=True)
     (out / split / "noisy").mkdir(parents=True, exist_ok=True)
     records = []
-    for i in range(n):
+    for i in tqdm(range(n), desc=f"corpus {split}", unit="utt", disable=not progress):
         clean, meta = _utterance(rng, split_sentences, variants)
         kind = NOISE_TYPES[i % len(NOISE_TYPES)]  # balanced noise types
         snr = float(snrs[int(rng.integers(len(snrs)))])
@@ -158,7 +162,6 @@ def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progre
         records.append({"id": f"{split}_{i:05d}", "clean": f"{split}/clean/{name}",
                         "noisy": f"{split}/noisy/{name}", "noise": kind, "snr_db": snr,
                         "seconds": round(len(clean) / SAMPLE_RATE, 3), **meta})
-        progress.update(1)
     return records
 
 
@@ -182,30 +185,27 @@ def _matches(manifest: dict | None, spec: CorpusSpec, root: Path) -> bool:
 def generate_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool = True) -> Path:
     """Generate the corpus into `root` (replacing what is there) and write its manifest.
 
-    Runs in a fresh process: eSpeak NG keeps state between utterances, so only a fresh library
-    makes the audio a function of the seed alone (bit-exact).
+    Each split is made in its own fresh process (two at a time): eSpeak NG keeps state between
+    utterances, so only a fresh library makes the audio a function of the seed alone, bit for bit.
+    The first k test utterances are therefore the same for any n_train and any n_test >= k.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    root = Path(root) if root is not None else default_dir()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pool.submit(_generate_corpus, root, spec, progress).result()
-    return root
-
-
-def _generate_corpus(root: Path, spec: CorpusSpec, progress: bool) -> Path:
     from .provenance import provenance
 
+    root = Path(root) if root is not None else default_dir()
+    (root / "manifest.json").unlink(missing_ok=True)
     for split in ("train", "test", "arctic"):
         shutil.rmtree(root / split, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     plan = split_plan(spec)
-    with tqdm(total=spec.n_train + spec.n_test, desc="synthetic corpus", unit="utt",
-              disable=not progress) as bar:
-        splits = {s: _generate_split(root, s, n, plan, spec.seed, bar)
-                  for s, n in (("train", spec.n_train), ("test", spec.n_test))}
-    splits["arctic"] = _write_arctic(root, spec.seed)
+    jobs = {"train": spec.n_train, "test": spec.n_test, "arctic": 0}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {split: pool.submit(_generate_split, root, split, n, plan, spec.seed, progress)
+                   for split, n in jobs.items()}
+        splits = {split: future.result() for split, future in futures.items()}
     manifest = {"version": CORPUS_VERSION, "spec": asdict(spec), "sample_rate": SAMPLE_RATE,
                 "snrs_db": {"train": TRAIN_SNRS_DB, "test": TEST_SNRS_DB},
                 "noise_types": NOISE_TYPES,
