@@ -75,13 +75,13 @@ def test_split_plan_shares_no_sentences_and_no_voices():
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
-    return corpus.generate_corpus(root, CorpusSpec(n_train=6, n_test=3, seed=5), progress=False)
+    return corpus.generate_corpus(root, CorpusSpec(n_train=4, n_test=2, seed=5), progress=False)
 
 
 def test_corpus_manifest_snrs_and_voices(tiny_corpus):
     manifest = json.loads((tiny_corpus / "manifest.json").read_text())
     train, test = manifest["splits"]["train"], manifest["splits"]["test"]
-    assert len(train) == 6 and len(test) == 3
+    assert len(train) == 4 and len(test) == 2
     assert {r["snr_db"] for r in train} <= set(corpus.TRAIN_SNRS_DB)
     assert {r["snr_db"] for r in test} <= set(corpus.TEST_SNRS_DB)
     voice_variant = lambda r: r["voice"].split("+")[1]
@@ -101,11 +101,11 @@ def test_corpus_pairs_are_16k_aligned_and_at_the_stated_snr(tiny_corpus):
 
 
 def test_corpus_is_deterministic_and_reused(tiny_corpus, tmp_path):
-    again = corpus.generate_corpus(tmp_path, CorpusSpec(n_train=6, n_test=3, seed=5), progress=False)
-    for rel in ("train/noisy/00005.wav", "test/clean/00002.wav"):
+    again = corpus.generate_corpus(tmp_path, CorpusSpec(n_train=4, n_test=2, seed=5), progress=False)
+    for rel in ("train/noisy/00003.wav", "test/clean/00001.wav"):
         assert (again / rel).read_bytes() == (tiny_corpus / rel).read_bytes()
     stamp = (again / "manifest.json").stat().st_mtime_ns
-    corpus.ensure_corpus(again, CorpusSpec(n_train=6, n_test=3, seed=5), progress=False)
+    corpus.ensure_corpus(again, CorpusSpec(n_train=4, n_test=2, seed=5), progress=False)
     assert (again / "manifest.json").stat().st_mtime_ns == stamp  # reused, not regenerated
 
 
