@@ -42,15 +42,15 @@ def _raw_dt(delta, delta_bias, dtype):
     return delta_tm + delta_bias.to(dtype) if delta_bias is not None else delta_tm
 
 
-def _chunk_states(dt, u, A, B, h0, dA, H):
+def _chunk_states(dt, dtu, A, B, h0, dA, H):
     """Run one chunk of the recurrence in place.
 
-    dt, u: (T, b, d); A: (d, n); B: (T, b, n); h0: (b, d, n) state before the chunk.
+    dt, dtu = dt*u: (T, b, d); A: (d, n); B: (T, b, n); h0: (b, d, n) state before the chunk.
     dA, H: (T, b, d, n) scratch buffers, filled with exp(dt*A) and the states h_t.
     """
     torch.mul(dt.unsqueeze(-1), A, out=dA)
     dA.exp_()
-    torch.mul((dt * u).unsqueeze(-1), B.unsqueeze(2), out=H)              # dt*B*u
+    torch.mul(dtu.unsqueeze(-1), B.unsqueeze(2), out=H)                   # dt*B*u
     H[0].addcmul_(dA[0], h0)
     for t in range(1, H.shape[0]):
         H[t].addcmul_(dA[t], H[t - 1])
@@ -70,6 +70,7 @@ class RecomputeScan(torch.autograd.Function):
         dt = _raw_dt(delta, delta_bias, f)                                           # (l, b, d)
         if delta_softplus:
             dt = F.softplus(dt)
+        dtu = dt * u_tm
         y = torch.empty(l, b, d, dtype=f, device=dev)
         dA = torch.empty(T, b, d, n, dtype=f, device=dev)
         H = torch.empty_like(dA)
@@ -81,8 +82,8 @@ class RecomputeScan(torch.autograd.Function):
             if k > 0:                                       # H is reused: keep the chunk start
                 h0 = starts_h[k - 1]
                 h0.copy_(H[T - 1])
-            _chunk_states(dt[s:e], u_tm[s:e], A32, B_tm[s:e], h0, dA[:c], H[:c])
-            torch.matmul(H[:c], C_tm[s:e].unsqueeze(-1), out=y[s:e].unsqueeze(-1))
+            _chunk_states(dt[s:e], dtu[s:e], A32, B_tm[s:e], h0, dA[:c], H[:c])
+            torch.sum(torch.mul(H[:c], C_tm[s:e].unsqueeze(2), out=dA[:c]), -1, out=y[s:e])
         if D is not None:
             y.addcmul_(u_tm, D.to(f))
         if z is not None:
@@ -115,8 +116,9 @@ class RecomputeScan(torch.autograd.Function):
         dB = torch.empty_like(B_tm)
         dC = torch.empty_like(C_tm)
         dA_param = torch.zeros(d, n, dtype=f32, device=dev)
-        dA = torch.empty(T, b, d, n, dtype=f32, device=dev)
-        H, dH, X = torch.empty_like(dA), torch.empty_like(dA), torch.empty_like(dA)
+        dtu = dt * u_tm
+        # (T, b, d, n) scratch, allocated once: fresh big tensors per op cost page faults
+        dA, H, dH, W = (torch.empty(T, b, d, n, dtype=f32, device=dev) for _ in range(4))
         zero = torch.zeros(b, d, n, dtype=f32, device=dev)
         carry = zero                                        # a_{e} * dh_{e} from the next chunk
         starts = list(range(0, l, T))
@@ -125,32 +127,33 @@ class RecomputeScan(torch.autograd.Function):
             e = min(s + T, l)
             c = e - s
             h0 = starts_h[k - 1] if k > 0 else zero
-            dA_c, H_c, dH_c, X_c = dA[:c], H[:c], dH[:c], X[:c]
-            _chunk_states(dt[s:e], u_tm[s:e], A32, B_tm[s:e], h0, dA_c, H_c)
+            dA_c, H_c, dH_c, W_c = dA[:c], H[:c], dH[:c], W[:c]
+            dtc, dtuc, dyc = dt[s:e], dtu[s:e], dy[s:e]
+            Bc, Cc = B_tm[s:e].unsqueeze(2), C_tm[s:e].unsqueeze(2)                  # (c, b, 1, n)
+            _chunk_states(dtc, dtuc, A32, B_tm[s:e], h0, dA_c, H_c)
             if z is not None:                               # needs y + D*u of this chunk
-                y_c = torch.matmul(H_c, C_tm[s:e].unsqueeze(-1)).squeeze(-1)
+                y_c = torch.mul(H_c, Cc, out=W_c).sum(-1)
                 if D is not None:
                     y_c.addcmul_(u_tm[s:e], D.to(f32))
                 sg = sig[s:e]
                 dz[s:e] = dout[s:e] * y_c * sg * (1 + z_tm[s:e] * (1 - sg))
+            torch.sum(torch.mul(H_c, dyc.unsqueeze(-1), out=W_c), 2, out=dC[s:e])   # dC = <dy, h>_d
             # reverse recurrence: dH_t = C_t dy_t + a_{t+1} dH_{t+1}
-            torch.mul(dy[s:e].unsqueeze(-1), C_tm[s:e].unsqueeze(2), out=dH_c)
+            torch.mul(dyc.unsqueeze(-1), Cc, out=dH_c)
             dH_c[c - 1].add_(carry)
             for t in range(c - 2, -1, -1):
                 dH_c[t].addcmul_(dA_c[t + 1], dH_c[t + 1])
             carry = dA_c[0] * dH_c[0]
-            # X_t = a_t h_{t-1}, then P = dH * X (in place in X)
-            torch.mul(dA_c[0], h0, out=X_c[0])
-            if c > 1:
-                torch.mul(dA_c[1:], H_c[:-1], out=X_c[1:])
-            X_c.mul_(dH_c)
-            dtc, uc = dt[s:e], u_tm[s:e]
-            S = torch.matmul(dH_c, B_tm[s:e].unsqueeze(-1)).squeeze(-1)              # (c, b, d)
+            torch.sum(torch.mul(dH_c, dtuc.unsqueeze(-1), out=W_c), 2, out=dB[s:e])  # dB = <dH, dt u>_d
+            S = torch.mul(dH_c, Bc, out=W_c).sum(-1)                                # (c, b, d)
             du[s:e].addcmul_(dtc, S)
-            ddt[s:e] = uc * S + torch.einsum("tbdn,dn->tbd", X_c, A32)
-            dA_param += torch.einsum("kdn,kd->dn", X_c.view(c * b, d, n), dtc.reshape(c * b, d))
-            torch.matmul((dtc * uc).unsqueeze(2), dH_c, out=dB[s:e].unsqueeze(2))
-            torch.matmul(dy[s:e].unsqueeze(2), H_c, out=dC[s:e].unsqueeze(2))
+            ddt[s:e] = u_tm[s:e] * S
+            # P = dH_t * a_t * h_{t-1}: the gradient reaching dt*A; H is free to be scratch now
+            torch.mul(dA_c[0], h0, out=W_c[0])
+            torch.mul(dA_c[1:], H_c[:-1], out=W_c[1:])
+            W_c.mul_(dH_c)
+            ddt[s:e] += torch.mul(W_c, A32, out=H_c).sum(-1)
+            dA_param += torch.mul(W_c, dtc.unsqueeze(-1), out=H_c).sum((0, 1))
         if ctx.delta_softplus:
             ddt.mul_(torch.sigmoid(delta_tm))
         has_D, has_z, has_bias = ctx.has

@@ -1,0 +1,38 @@
+"""Figures of the scan notebook: time and saved memory over sequence length, per method."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from . import MiB, style_axes
+
+METHOD_COLORS = {"sequential": "#c0392b", "chunked": "#e67e22", "recompute": "#1e8449",
+                 "mambapy": "#2874a6"}
+METHOD_STYLES = {"sequential": ("o", "-"), "chunked": ("s", "--"), "recompute": ("D", "-"),
+                 "mambapy": ("^", ":")}      # distinct markers: several methods save the same bytes
+
+
+def plot_scan_sweep(result: dict, prefix: str = "sweep"):
+    """Forward+backward seconds and saved MiB over l, from a `bench scan` result."""
+    cases = [c for c in result["cases"] if c["shape"]["name"].startswith(prefix)]
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
+    methods = list(dict.fromkeys(m for c in cases for m in c["methods"]))
+    for m in methods:
+        pts = [(c["shape"]["l"], c["methods"][m]) for c in cases if m in c["methods"]]
+        ls = [p[0] for p in pts]
+        marker, line = METHOD_STYLES.get(m, ("o", "-"))
+        kw = dict(color=METHOD_COLORS.get(m, "0.5"), marker=marker, ls=line, label=m)
+        ax_t.plot(ls, [p[1]["seconds"] for p in pts], **kw)
+        ax_m.plot(ls, [p[1]["saved_bytes"] / MiB for p in pts], **kw)
+    ax_m.plot([c["shape"]["l"] for c in cases], [c["input_bytes"] / MiB for c in cases], "k--",
+              lw=1, label="inputs")
+    shape = cases[0]["shape"]
+    for ax in (ax_t, ax_m):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.legend()
+    style_axes(ax_t, "sequence length l (steps)", "forward + backward time (s)",
+               f"median time, b={shape['b']}, d={shape['d']}, n={shape['n']}")
+    style_axes(ax_m, "sequence length l (steps)", "saved for backward (MiB)",
+               "what autograd keeps")
+    fig.tight_layout()
+    return fig
