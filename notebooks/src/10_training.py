@@ -69,7 +69,7 @@ from mbsnet.plots.enhancement import read_train_log, training_curve
 
 state = read_checkpoint(SHIPPED_CHECKPOINT)
 info = json.loads((SHIPPED_CHECKPOINT.parent / "training.json").read_text())
-print("commands:", *info["commands"], sep="\n  ")
+print("commands:", *info["commands"], sep="\\n  ")
 print("trained :", info["train"]["steps"], "steps of batch", info["train"]["batch_size"], "x",
       info["train"]["segment_seconds"], "s,", "lr", info["train"]["lr"])
 print("machine :", info["machine"]["processor"], "| threads:", info["threads"])
