@@ -131,7 +131,7 @@ shutil.rmtree(vb / "noisy_testset_wav")
 try:
     VoiceBankDEMAND(vb, "test")
 except FileNotFoundError as err:
-    print("FileNotFoundError:", err)"""),
+    print("FileNotFoundError:", str(err).replace(str(vb.parent), "<tmp>"))"""),
 (MD, r"""## Verdict"""),
 (CODE, """print(f"Offline corpus: {len(plan['train']['sentences'])} training and {len(plan['test']['sentences'])} test "
       f"sentences, {len(train_voices)} and {len(plan['test']['variants'])} voices, none shared; "

@@ -56,7 +56,8 @@ Where does the model help, and where does the Wiener filter (which assumes slowl
 print(f"{'noise':10s} {'PESQ noisy':>10s} {'Wiener':>7s} {'model':>7s}   {'SI-SDR noisy':>12s} {'Wiener':>7s} {'model':>7s}")
 for kind, s in by_noise.items():
     print(f"{kind:10s} {s['noisy']['pesq']:10.2f} {s['wiener']['pesq']:7.2f} {s['model']['pesq']:7.2f}   "
-          f"{s['noisy']['si_sdr']:12.1f} {s['wiener']['si_sdr']:7.1f} {s['model']['si_sdr']:7.1f}")"""),
+          f"{s['noisy']['si_sdr']:12.1f} {s['wiener']['si_sdr']:7.1f} {s['model']['si_sdr']:7.1f}")
+assert all(s["model"][m] > s["noisy"][m] for s in by_noise.values() for m in ("pesq", "si_sdr"))"""),
 (MD, r"""## Listening, and a live check
 
 The same two utterances as in the stored evaluation — the first test utterance of the corpus and an ARCTIC mixture —
@@ -75,7 +76,7 @@ root = generate_corpus(pathlib.Path(tempfile.mkdtemp()) / "c", CorpusSpec(n_trai
 model = load_model()
 knobs = result["wiener"]
 examples = {}
-for split, idx in (("test", 0), ("arctic", 11)):
+for split, idx in (("test", 0), ("arctic", 9)):
     ds = SyntheticPairs(root, split)
     clean, noisy = ds[idx]
     examples[ds.records[idx]["id"]] = {"clean": clean, "noisy": noisy, "model": enhance_long(model, noisy),
@@ -110,7 +111,19 @@ for name, s in (("synthetic", syn), ("real ARCTIC", real)):
     print(f"{name:12s} model vs noisy: PESQ {gain(s, 'model', 'pesq'):+.2f}, STOI {gain(s, 'model', 'stoi'):+.3f}, "
           f"SI-SDR {gain(s, 'model', 'si_sdr'):+.2f} dB | Wiener vs noisy: PESQ {gain(s, 'wiener', 'pesq'):+.2f}, "
           f"SI-SDR {gain(s, 'wiener', 'si_sdr'):+.2f} dB")
-VERDICT_ASSERTS = True"""),
+assert gain(syn, "model", "pesq") >= 0.3                  # target: +0.3 PESQ on synthetic test: met
+assert 4.5 < gain(syn, "model", "si_sdr") < 5.0           # target: +5 dB SI-SDR: missed, by under 0.5 dB
+assert syn["model"]["si_sdr"] > syn["wiener"]["si_sdr"] and real["model"]["si_sdr"] > real["wiener"]["si_sdr"]
+assert syn["wiener"]["pesq"] > syn["model"]["pesq"]       # target: beat Wiener on PESQ: missed
+assert gain(real, "model", "pesq") > 0 and gain(real, "model", "si_sdr") > 3   # transfers to real speech"""),
+(MD, r"""After about an hour of single-thread CPU training (520 steps of 2 × 0.5 s — about nine minutes of audio, roughly
+an eighth of one pass over the training split), the `final` model improves on its input on both test sets and on
+every noise type: on synthetic speech by more than 0.3 PESQ and by nearly 5 dB SI-SDR, well ahead of the Wiener
+filter on SI-SDR. On PESQ the tuned Wiener filter is still ahead: the model removes more noise but has not yet
+learned to do it without audible artefacts, and PESQ punishes those. On real recorded speech it keeps its SI-SDR gain
+(+4 dB) but its PESQ gain shrinks: synthetic voices are not people. The held-out curve in notebook 10 was still
+rising when training stopped; the remedy is more training — which the memory fixes of notebooks 4–8 make possible on
+a GPU, at batch sizes the seed could not reach."""),
 ]
 
 nb = nbf.v4.new_notebook()
