@@ -91,3 +91,29 @@ def export_inference(src, dst, half: bool = True) -> Path:
     return atomic_save({"config": state["config"], "model": weights, "step": state.get("step"),
                         "train": state.get("train"), "provenance": state.get("provenance"),
                         "dtype": "float16" if half else "float32"}, dst)
+
+
+def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True) -> Path:
+    """Ship a training run: `dest`/final_fp16.pt (weights only), its logs, and training.json.
+
+    run_dir: a `train --out` folder (checkpoint.pt, train_log.csv, eval_log.jsonl).
+    commands: every command that ran (the first run and each --resume), for provenance.
+    """
+    import csv
+    import json
+    import shutil
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    state = read_checkpoint(run_dir / "checkpoint.pt")
+    weights = dest / ("final_fp16.pt" if half else "final.pt")
+    export_inference(run_dir / "checkpoint.pt", weights, half)
+    for name in ("train_log.csv", "eval_log.jsonl"):
+        shutil.copyfile(run_dir / name, dest / name)
+    with open(run_dir / "train_log.csv") as f:
+        seconds = sum(float(r["step_seconds"]) for r in csv.DictReader(f))
+    info = {"commands": commands, "threads": threads, "step": state["step"], "train": state["train"],
+            "config": state["config"], "train_minutes": seconds / 60,
+            "checkpoint_provenance": state["provenance"], **provenance("export_run")}
+    (dest / "training.json").write_text(json.dumps(info, indent=2, default=str))
+    return weights

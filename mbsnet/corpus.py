@@ -36,7 +36,7 @@ ENGLISH_ACCENTS = ("en", "en-us", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-
 # Variants that are not speech-like (robots, whispers, croaks) are left out of the corpus.
 _UNNATURAL_VARIANTS = {"Demonic", "UniRobot", "anikaRobot", "croak", "whisper", "whisperf",
                        "Tweaky", "fast", "Mr serious"} | {f"robosoft{i}" for i in ("", *range(2, 9))}
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SENTENCES_FILE = ASSETS / "text" / "sentences.txt"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,8 @@ def _voice(rng, lang: str, variants: list[str]) -> str:
 def _speak(rng, lang, text, variants):
     """Synthesize one sentence with a random voice, rate and pitch; returns (audio, settings)."""
     settings = {"voice": _voice(rng, lang, variants), "rate_wpm": int(rng.integers(130, 221)),
-                "pitch": int(rng.integers(20, 81)), "pitch_range": int(rng.integers(30, 91))}
+                "pitch": int(rng.integers(20, 81)), "pitch_range": int(rng.integers(30, 91)),
+                "seed": int(rng.integers(2**31))}
     return espeak.synthesize(text, sample_rate=SAMPLE_RATE, **settings), settings
 
 
@@ -136,8 +137,12 @@ def _utterance(rng, split_sentences, variants):
     return np.concatenate([pad[0], audio, pad[1]]), {"lang": lang, "text": " ".join(texts), **settings}
 
 
-def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progress) -> list[dict]:
+def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progress: bool) -> list[dict]:
+    """Make split "train" or "test" (n utterances) or "arctic"; returns its manifest records."""
     from .audio import save_wav
+
+    if split == "arctic":
+        return _write_arctic(out, seed)
 
     rng = np.random.default_rng([seed, 2, 0 if split == "train" else 1])
     split_sentences, variants = plan[split]["sentences"], plan[split]["variants"]
@@ -146,7 +151,7 @@ def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progre
     (out / split / "clean").mkdir(parents=True, exist_ok=True)
     (out / split / "noisy").mkdir(parents=True, exist_ok=True)
     records = []
-    for i in range(n):
+    for i in tqdm(range(n), desc=f"corpus {split}", unit="utt", disable=not progress):
         clean, meta = _utterance(rng, split_sentences, variants)
         kind = NOISE_TYPES[i % len(NOISE_TYPES)]  # balanced noise types
         snr = float(snrs[int(rng.integers(len(snrs)))])
@@ -157,7 +162,6 @@ def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progre
         records.append({"id": f"{split}_{i:05d}", "clean": f"{split}/clean/{name}",
                         "noisy": f"{split}/noisy/{name}", "noise": kind, "snr_db": snr,
                         "seconds": round(len(clean) / SAMPLE_RATE, 3), **meta})
-        progress.update(1)
     return records
 
 
@@ -174,23 +178,34 @@ def read_manifest(root) -> dict | None:
 def _matches(manifest: dict | None, spec: CorpusSpec, root: Path) -> bool:
     if not manifest or manifest.get("version") != CORPUS_VERSION or manifest.get("spec") != asdict(spec):
         return False
-    last = [manifest["splits"][s][-1] for s in ("train", "test")]
+    last = [manifest["splits"][s][-1] for s in ("train", "test", "arctic")]
     return all((root / r[k]).exists() for r in last for k in ("clean", "noisy"))
 
 
 def generate_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool = True) -> Path:
-    """Generate the corpus into `root` (replacing what is there) and write its manifest."""
+    """Generate the corpus into `root` (replacing what is there) and write its manifest.
+
+    Each split is made in its own fresh process (two at a time): eSpeak NG keeps state between
+    utterances, so only a fresh library makes the audio a function of the seed alone, bit for bit.
+    The first k test utterances are therefore the same for any n_train and any n_test >= k.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from .provenance import provenance
 
     root = Path(root) if root is not None else default_dir()
-    for split in ("train", "test"):
+    (root / "manifest.json").unlink(missing_ok=True)
+    for split in ("train", "test", "arctic"):
         shutil.rmtree(root / split, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     plan = split_plan(spec)
-    with tqdm(total=spec.n_train + spec.n_test, desc="synthetic corpus", unit="utt",
-              disable=not progress) as bar:
-        splits = {s: _generate_split(root, s, n, plan, spec.seed, bar)
-                  for s, n in (("train", spec.n_train), ("test", spec.n_test))}
+    jobs = {"train": spec.n_train, "test": spec.n_test, "arctic": 0}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {split: pool.submit(_generate_split, root, split, n, plan, spec.seed, progress)
+                   for split, n in jobs.items()}
+        splits = {split: future.result() for split, future in futures.items()}
     manifest = {"version": CORPUS_VERSION, "spec": asdict(spec), "sample_rate": SAMPLE_RATE,
                 "snrs_db": {"train": TRAIN_SNRS_DB, "test": TEST_SNRS_DB},
                 "noise_types": NOISE_TYPES,
@@ -211,11 +226,29 @@ def ensure_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool = T
     return root
 
 
+def _write_arctic(root: Path, seed: int) -> list[dict]:
+    """Store the ARCTIC mixtures as the corpus' "arctic" split (arctic/clean, arctic/noisy)."""
+    from .audio import save_wav
+
+    records = []
+    for folder in ("clean", "noisy"):
+        (root / "arctic" / folder).mkdir(parents=True, exist_ok=True)
+    for r in arctic_mixtures(seed):
+        name = f"{r['id']}.wav"
+        save_wav(root / "arctic" / "clean" / name, r["clean"], SAMPLE_RATE)
+        save_wav(root / "arctic" / "noisy" / name, r["noisy"], SAMPLE_RATE)
+        records.append({"id": r["id"], "clean": f"arctic/clean/{name}", "noisy": f"arctic/noisy/{name}",
+                        "noise": r["noise"], "snr_db": r["snr_db"],
+                        "seconds": round(len(r["clean"]) / SAMPLE_RATE, 3), "source": "CMU ARCTIC"})
+    return records
+
+
 def arctic_mixtures(seed: int = 0, snrs_db=TEST_SNRS_DB) -> list[dict]:
     """Real recorded speech (CMU ARCTIC, shipped) mixed with every noise type, in memory.
 
     Returns records {"id", "clean" (s,), "noisy" (s,), "noise", "snr_db"}; babble talkers use the
-    test voices. Deterministic from `seed`.
+    test voices. The corpus stores them as its "arctic" split (use SyntheticPairs(split="arctic")
+    for the bit-exact stored copy: eSpeak's babble depends on the process' synthesis history).
     """
     from .audio import load_wav
 

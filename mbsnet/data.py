@@ -2,7 +2,8 @@
 
     SyntheticPairs(root, split)      the offline eSpeak NG corpus (mbsnet.corpus), generated once
     VoiceBankDEMAND(root, split)     the standard VoiceBank-DEMAND folders, 48 kHz -> 16 kHz
-    ArcticMixtures(seed)             real CMU ARCTIC speech + generated noise (held-out test)
+    SyntheticPairs(root, "arctic")   real CMU ARCTIC speech + generated noise (held-out test),
+                                     stored with the corpus; ArcticMixtures(seed) makes it in memory
 
 Every dataset is a sequence: `len(ds)` and `ds[i] -> (clean (s,), noisy (s,))` float32 numpy at
 16 kHz. `random_crop` cuts aligned training segments (the trainer crops with its own RNG, so
@@ -41,7 +42,7 @@ def random_crop(rng: np.random.Generator, clean: np.ndarray, noisy: np.ndarray, 
 
 
 class SyntheticPairs:
-    """The synthetic corpus split `split` ("train" or "test"), generated on first use.
+    """The synthetic corpus split `split` ("train", "test" or "arctic"), generated on first use.
 
     root: corpus directory (default: $MBSNET_DATA or data/synthetic); spec: sizes and seed.
     With `spec=None` an existing corpus at `root` is used as it is (or the default one generated).
@@ -49,8 +50,8 @@ class SyntheticPairs:
 
     def __init__(self, root=None, split: str = "train", spec: CorpusSpec | None = None,
                  progress: bool = True):
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in ("train", "test", "arctic"):
+            raise ValueError(f"split must be 'train', 'test' or 'arctic', got {split!r}")
         self.root = Path(root) if root is not None else default_dir()
         manifest = read_manifest(self.root)
         if spec is not None or manifest is None:

@@ -6,7 +6,10 @@ espeak_SetVoiceByName ("en-us+f2": language + voice variant), espeak_SetParamete
 (words per minute) and pitch (0-100), and espeak_Synth. eSpeak's native rate is 22,050 Hz;
 `synthesize` resamples to the requested rate with mbsnet.audio.resample.
 
-The library keeps global state, so calls are serialized by a lock.
+The library keeps global state, so calls are serialized by a lock. eSpeak NG adds random
+variation (seeded with the time at initialization; `seed=` fixes it) and keeps internal state
+from one utterance to the next that no API call resets: the same sequence of calls in a fresh
+process gives the same audio, bit for bit. mbsnet.corpus therefore generates in a fresh process.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ class _ESpeak:
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         self.sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
                                                  str(self.data_path).encode(), 0)
         if self.sample_rate <= 0:
@@ -84,10 +88,11 @@ def variants() -> list[str]:
 
 
 def synthesize(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50,
-               pitch_range: int = 50, sample_rate: int = 16_000) -> np.ndarray:
+               pitch_range: int = 50, sample_rate: int = 16_000, seed: int | None = None) -> np.ndarray:
     """Speak `text` with `voice` ("lang" or "lang+variant") -> float32 waveform (s,) in [-1, 1].
 
-    rate_wpm: speaking rate in words per minute (80-450); pitch, pitch_range: 0-100.
+    rate_wpm: speaking rate in words per minute (80-450); pitch, pitch_range: 0-100;
+    seed: seeds eSpeak's random variation (see the module docstring for what it does not fix).
     """
     if not text.strip():
         raise ValueError("text: nothing to say (empty string)")
@@ -103,6 +108,8 @@ def synthesize(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 5
         engine.lib.espeak_SetParameter(_ESPEAK_RATE, int(rate_wpm), 0)
         engine.lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
         engine.lib.espeak_SetParameter(_ESPEAK_RANGE, int(pitch_range), 0)
+        if seed is not None:
+            engine.lib.espeak_ng_SetRandSeed(int(seed) % 2**31)
         engine.chunks = []
         raw = text.encode("utf-8")
         err = engine.lib.espeak_Synth(raw, len(raw) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8,

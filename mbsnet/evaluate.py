@@ -49,6 +49,7 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
 
 
 def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
+    """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`)."""
     from .data import SyntheticPairs
 
     ds = SyntheticPairs(root, split)
@@ -63,10 +64,9 @@ def synthetic_items(root=None, n: int | None = None, split: str = "test") -> lis
 
 
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, n_arctic: int | None = None) -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI)."""
     from .data import SyntheticPairs
-    from .corpus import arctic_mixtures
     from .checkpoint import SHIPPED_CHECKPOINT
 
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
@@ -78,7 +78,8 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     tune_pairs = [train[int(i)] for i in tuning_rng.choice(len(train), min(tune_n, len(train)), replace=False)]
     knobs = tune_wiener(tune_pairs)
     synthetic = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test", progress)
-    arctic = evaluate_systems(model, arctic_mixtures(), knobs, "ARCTIC mixtures", progress)
+    arctic = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs, "ARCTIC mixtures",
+                              progress)
     return {"checkpoint": str(path), "checkpoint_step": state.get("step"),
             "checkpoint_provenance": state.get("provenance"), "config": state["config"],
             "train_settings": state.get("train"),
@@ -101,6 +102,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--n-test", type=int, default=None, help="use only the first N test utterances")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to store the results JSON ('' = don't)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--n-arctic", type=int, default=None, help="use only the first N ARCTIC mixtures")
+    parser.add_argument("--tune-n", type=int, default=16, help="training pairs used to tune the Wiener knobs")
     parser.add_argument("--threads", type=int, default=0)
 
 
@@ -113,7 +116,8 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        result = run_evaluation(args.checkpoint, args.data, args.n_test, progress=not args.json)
+        result = run_evaluation(args.checkpoint, args.data, args.n_test, args.tune_n, progress=not args.json,
+                                n_arctic=args.n_arctic)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -144,7 +144,7 @@ def train_step(model, optimizer, clean, noisy, s: TrainSettings, lr: float) -> d
     est_wav = istft(est_spec, clean.shape[-1], cfg) if s.weights.time else None
     loss, terms = enhancement_loss(est_spec, clean_spec, s.weights, est_wav, clean if s.weights.time else None)
     if not torch.isfinite(loss):
-        raise TrainingDiverged(f"loss is {float(loss)}")
+        raise TrainingDiverged(f"loss is {float(loss.detach())}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip))
