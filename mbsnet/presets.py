@@ -65,6 +65,16 @@ _step("layers3", "d_state8", n_layers=3)
 # The step the source missed: the decoders hold 60% of the seed's parameters.
 _step("slim_decoder", "layers3", decoder="shared_hidden")
 
+# Variants the evidence calls for (each one change from an earlier preset). Claim 3 at equal
+# budget: the Phase-1/2 route without the cross-band change, so that crossband_bi_expand1 vs
+# expand1 and crossband_bi_shared_encoder vs shared_encoder differ only in cross-band direction.
+# crossband_bi_slim_decoder reaches `final`'s configuration one change at a time.
+_step("crossband_bi_expand1", "recompute_scan", expand=1)
+_step("crossband_bi_shared_encoder", "crossband_bi_expand1", encoder="shared")
+_step("crossband_bi_slim_decoder", "crossband_bi_shared_encoder", decoder="shared_hidden")
+# Claim 4 at the final model's scale: the temporal direction alone.
+_step("crossband_bi_temporal_uni", "crossband_bi_slim_decoder", temporal_direction="uni")
+
 # The configuration chosen for training. Provisional until the ladder's evidence (notebook 8)
 # confirms it: it keeps the seed's bidirectional Mamba along time and across bands, and takes
 # the changes that cut memory and parameters without touching the sequence modelling: the

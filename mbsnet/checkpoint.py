@@ -1,0 +1,119 @@
+"""Checkpoints: atomic writes, training state for exact resume, and loading a model for inference.
+
+A training checkpoint is a dict saved with torch.save:
+    config (cfg.to_dict()), model (state_dict), optimizer (state_dict), step, train (train settings),
+    rng (torch / numpy / python states), provenance (command, date, git commit, machine)
+A shipped (inference) checkpoint keeps only config, model (possibly fp16), step, train, provenance.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import MBSNetConfig
+from .model import MBSNet, build_model
+from .provenance import provenance
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "final" / "final_fp16.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or not an MBS-Net checkpoint."""
+
+
+def atomic_save(obj, path) -> Path:
+    """torch.save to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def rng_states() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
+def training_state(model: MBSNet, optimizer, step: int, train: dict, command: str | None = None) -> dict:
+    return {"config": model.cfg.to_dict(), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "step": step, "train": train,
+            "rng": rng_states(), "provenance": provenance(command)}
+
+
+def read_checkpoint(path) -> dict:
+    """Load a checkpoint dict (on CPU); CheckpointError if it is missing, corrupt or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # zip errors, pickle errors, truncated files
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or not a torch file): "
+                              f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise CheckpointError(f"{path} is not an MBS-Net checkpoint (no 'config' and 'model' entries)")
+    return state
+
+
+def config_from(state: dict) -> MBSNetConfig:
+    return MBSNetConfig(**state["config"])
+
+
+def load_model(path=None, device="cpu") -> MBSNet:
+    """The model stored in checkpoint `path` (default: the shipped one), in fp32, in eval mode."""
+    path = Path(path) if path is not None else SHIPPED_CHECKPOINT
+    state = read_checkpoint(path)
+    try:
+        model = build_model(config_from(state))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in state["model"].items()})
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not match MBS-Net: {exc}") from exc
+    return model.to(device).eval()
+
+
+def export_inference(src, dst, half: bool = True) -> Path:
+    """Weights-only copy of training checkpoint `src` (fp16 if `half`) for shipping."""
+    state = read_checkpoint(src)
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
+    return atomic_save({"config": state["config"], "model": weights, "step": state.get("step"),
+                        "train": state.get("train"), "provenance": state.get("provenance"),
+                        "dtype": "float16" if half else "float32"}, dst)
+
+
+def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True) -> Path:
+    """Ship a training run: `dest`/final_fp16.pt (weights only), its logs, and training.json.
+
+    run_dir: a `train --out` folder (checkpoint.pt, train_log.csv, eval_log.jsonl).
+    commands: every command that ran (the first run and each --resume), for provenance.
+    """
+    import csv
+    import json
+    import shutil
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    state = read_checkpoint(run_dir / "checkpoint.pt")
+    weights = dest / ("final_fp16.pt" if half else "final.pt")
+    export_inference(run_dir / "checkpoint.pt", weights, half)
+    for name in ("train_log.csv", "eval_log.jsonl"):
+        shutil.copyfile(run_dir / name, dest / name)
+    with open(run_dir / "train_log.csv") as f:
+        seconds = sum(float(r["step_seconds"]) for r in csv.DictReader(f))
+    info = {"commands": commands, "threads": threads, "step": state["step"], "train": state["train"],
+            "config": state["config"], "train_minutes": seconds / 60,
+            "checkpoint_provenance": state["provenance"], **provenance("export_run")}
+    (dest / "training.json").write_text(json.dumps(info, indent=2, default=str))
+    return weights

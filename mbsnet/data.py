@@ -1,0 +1,166 @@
+"""Datasets of (clean, noisy) pairs, and the `data` command that generates the synthetic corpus.
+
+    SyntheticPairs(root, split)      the offline eSpeak NG corpus (mbsnet.corpus), generated once
+    VoiceBankDEMAND(root, split)     the standard VoiceBank-DEMAND folders, 48 kHz -> 16 kHz
+    SyntheticPairs(root, "arctic")   real CMU ARCTIC speech + generated noise (held-out test),
+                                     stored with the corpus; ArcticMixtures(seed) makes it in memory
+
+Every dataset is a sequence: `len(ds)` and `ds[i] -> (clean (s,), noisy (s,))` float32 numpy at
+16 kHz. `random_crop` cuts aligned training segments (the trainer crops with its own RNG, so
+training is reproducible and resumable).
+
+CLI: python -m mbsnet data [--out DIR] [--n-train N] [--n-test N] [--seed S] [--force]
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .audio import load_wav
+from .corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, generate_corpus, read_manifest
+
+SAMPLE_RATE = 16_000
+VOICEBANK_FOLDERS = {"train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),
+                     "test": ("clean_testset_wav", "noisy_testset_wav")}
+_VOICEBANK_NAME = re.compile(r"^p\d{3}_\d{3}\.wav$")
+
+
+def random_crop(rng: np.random.Generator, clean: np.ndarray, noisy: np.ndarray, length: int):
+    """Aligned random crop of `length` samples; shorter pairs are zero-padded at the end.
+
+    clean, noisy: (s,) -> (length,), (length,).
+    """
+    if length < 1:
+        raise ValueError(f"length must be >= 1 sample, got {length}")
+    if len(clean) < length:
+        pad = length - len(clean)
+        return np.pad(clean, (0, pad)), np.pad(noisy, (0, pad))
+    start = int(rng.integers(0, len(clean) - length + 1))
+    return clean[start:start + length], noisy[start:start + length]
+
+
+class SyntheticPairs:
+    """The synthetic corpus split `split` ("train", "test" or "arctic"), generated on first use.
+
+    root: corpus directory (default: $MBSNET_DATA or data/synthetic); spec: sizes and seed.
+    With `spec=None` an existing corpus at `root` is used as it is (or the default one generated).
+    """
+
+    def __init__(self, root=None, split: str = "train", spec: CorpusSpec | None = None,
+                 progress: bool = True):
+        if split not in ("train", "test", "arctic"):
+            raise ValueError(f"split must be 'train', 'test' or 'arctic', got {split!r}")
+        self.root = Path(root) if root is not None else default_dir()
+        manifest = read_manifest(self.root)
+        if spec is not None or manifest is None:
+            ensure_corpus(self.root, spec or CorpusSpec(), progress)
+            manifest = read_manifest(self.root)
+        self.manifest = manifest
+        self.split = split
+        self.records = manifest["splits"][split]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        record = self.records[i]
+        return (load_wav(self.root / record["clean"], SAMPLE_RATE)[0],
+                load_wav(self.root / record["noisy"], SAMPLE_RATE)[0])
+
+
+class VoiceBankDEMAND:
+    """VoiceBank-DEMAND (Valentini-Botinhao 2017) in its standard layout under `root`.
+
+    Folders clean_trainset_28spk_wav / noisy_trainset_28spk_wav (split "train") and
+    clean_testset_wav / noisy_testset_wav ("test"); files pXXX_NNN.wav paired by name; read at
+    48 kHz and resampled to 16 kHz. With `segment_seconds`, items are random aligned crops of that
+    length (training); without, whole utterances (evaluation).
+    """
+
+    def __init__(self, root, split: str = "train", segment_seconds: float | None = None, seed: int = 0):
+        if split not in VOICEBANK_FOLDERS:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"VoiceBank-DEMAND root {self.root} is not a directory")
+        self.clean_dir, self.noisy_dir = (self.root / name for name in VOICEBANK_FOLDERS[split])
+        for folder in (self.clean_dir, self.noisy_dir):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"VoiceBank-DEMAND folder missing: {folder} "
+                                        f"(expected {' and '.join(VOICEBANK_FOLDERS[split])} in {self.root})")
+        clean = {p.name for p in self.clean_dir.glob("*.wav")}
+        noisy = {p.name for p in self.noisy_dir.glob("*.wav")}
+        unpaired = sorted(clean ^ noisy)
+        if unpaired:
+            where = self.clean_dir if unpaired[0] in clean else self.noisy_dir
+            raise ValueError(f"unpaired file {where / unpaired[0]} has no partner in the "
+                             f"{'noisy' if where == self.clean_dir else 'clean'} folder "
+                             f"({len(unpaired)} unpaired in all)")
+        if not clean:
+            raise FileNotFoundError(f"no .wav files in {self.clean_dir}")
+        odd = [n for n in sorted(clean) if not _VOICEBANK_NAME.match(n)]
+        if odd:
+            raise ValueError(f"unexpected file name {self.clean_dir / odd[0]}: expected pXXX_NNN.wav")
+        self.names = sorted(clean)
+        self.split = split
+        self.segment = None if segment_seconds is None else int(round(segment_seconds * SAMPLE_RATE))
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, i):
+        name = self.names[i]
+        clean = load_wav(self.clean_dir / name, SAMPLE_RATE)[0]
+        noisy = load_wav(self.noisy_dir / name, SAMPLE_RATE)[0]
+        if len(clean) != len(noisy):
+            raise ValueError(f"{name}: clean has {len(clean)} samples, noisy {len(noisy)}")
+        if self.segment is not None:
+            return random_crop(self.rng, clean, noisy, self.segment)
+        return clean, noisy
+
+
+class ArcticMixtures:
+    """The shipped CMU ARCTIC utterances mixed with every generated noise type (held-out test)."""
+
+    def __init__(self, seed: int = 0):
+        self.records = arctic_mixtures(seed)
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]["clean"], self.records[i]["noisy"]
+
+
+def open_dataset(spec: str, split: str = "train"):
+    """"synthetic" (default corpus) or "synthetic:DIR" or "voicebank:PATH" -> a dataset."""
+    kind, _, path = spec.partition(":")
+    if kind == "synthetic":
+        return SyntheticPairs(path or None, split)
+    if kind == "voicebank":
+        if not path:
+            raise ValueError("--data voicebank needs a path: voicebank:/path/to/VoiceBank-DEMAND")
+        return VoiceBankDEMAND(path, split)
+    raise ValueError(f"--data must be 'synthetic', 'synthetic:DIR' or 'voicebank:PATH', got {spec!r}")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", default=None, help="corpus directory (default: $MBSNET_DATA or data/synthetic)")
+    parser.add_argument("--n-train", type=int, default=CorpusSpec.n_train)
+    parser.add_argument("--n-test", type=int, default=CorpusSpec.n_test)
+    parser.add_argument("--seed", type=int, default=CorpusSpec.seed)
+    parser.add_argument("--force", action="store_true", help="regenerate even if a matching corpus exists")
+
+
+def run(args) -> int:
+    spec = CorpusSpec(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    root = generate_corpus(args.out, spec) if args.force else ensure_corpus(args.out, spec)
+    manifest = read_manifest(root)
+    seconds = {s: sum(r["seconds"] for r in manifest["splits"][s]) for s in ("train", "test")}
+    print(f"corpus at {root}: {len(manifest['splits']['train'])} train ({seconds['train'] / 60:.1f} min), "
+          f"{len(manifest['splits']['test'])} test ({seconds['test'] / 60:.1f} min) utterances; "
+          f"voices train/test {len(manifest['voices']['train'])}/{len(manifest['voices']['test'])}")
+    return 0

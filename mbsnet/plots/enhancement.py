@@ -1,0 +1,95 @@
+"""Figures for data, training and evaluation: spectrograms, training curves, metric bars."""
+from __future__ import annotations
+
+import csv
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from . import style_axes
+
+SYSTEM_COLORS = {"clean": "#2c3e50", "noisy": "#95a5a6", "wiener": "#e67e22", "model": "#1e8449"}
+
+
+def spectrogram(ax, wav, title: str = "", sample_rate: int = 16_000, vmin: float = -90.0):
+    """Log-power spectrogram (dB re full scale) of a waveform (s,) on `ax`, time in s, frequency in kHz."""
+    from ..audio import stft
+
+    spec = stft(torch.as_tensor(np.asarray(wav, dtype=np.float32))).abs().numpy()   # (f, t)
+    db = 20 * np.log10(spec / 256 + 1e-9)                 # 256 = Hann window sum / 1: 0 dB ~ full scale
+    seconds = len(wav) / sample_rate
+    image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=0,
+                      extent=(0, seconds, 0, sample_rate / 2000))
+    style_axes(ax, "time (s)", "frequency (kHz)", title)
+    ax.grid(False)
+    return image
+
+
+def spectrogram_grid(named_wavs: dict, sample_rate: int = 16_000, ncols: int = 1, height: float = 2.0,
+                     width: float = 5.5, dpi: int = 60):
+    """One spectrogram per (name -> waveform) entry, stacked, with a shared colour bar.
+
+    A low default dpi keeps notebooks small (spectrogram images compress poorly).
+    """
+    n = len(named_wavs)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 1, height * nrows), squeeze=False,
+                             constrained_layout=True, dpi=dpi)
+    image = None
+    for ax, (name, wav) in zip(axes.flat, named_wavs.items()):
+        image = spectrogram(ax, wav, name, sample_rate)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, label="level (dB)")
+    return fig
+
+
+def read_train_log(path) -> dict:
+    """train_log.csv -> {column: np.ndarray} (empty loss terms become NaN)."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows])
+            for k in rows[0]} if rows else {}
+
+
+def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
+    """Loss per step (raw and moving average) and, if given, the periodic SI-SDR / PESQ evaluations."""
+    panels = 2 if evals else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.4), squeeze=False, constrained_layout=True)
+    ax = axes[0, 0]
+    ax.plot(log["step"], log["loss"], color="0.75", lw=0.8, label="per step")
+    if len(log["loss"]) >= smooth:
+        kernel = np.ones(smooth) / smooth
+        ax.plot(log["step"][smooth - 1:], np.convolve(log["loss"], kernel, "valid"), color="#1e8449",
+                label=f"mean of {smooth}")
+    style_axes(ax, "step", "training loss", "loss")
+    ax.legend()
+    if evals:
+        ax = axes[0, 1]
+        steps = [e["step"] for e in evals]
+        ax.plot(steps, [e["eval"]["si_sdr_improvement"] for e in evals], "o-", color="#2874a6",
+                label="SI-SDR improvement (dB)")
+        ax.plot(steps, [e["eval"]["pesq_improvement"] for e in evals], "s-", color="#c0392b",
+                label="PESQ improvement")
+        ax.axhline(0, color="0.4", lw=0.8)
+        style_axes(ax, "step", "improvement over noisy input", "held-out evaluation")
+        ax.legend()
+    return fig
+
+
+def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr")):
+    """Grouped bars: for each test set (key of `summaries`) the mean metric of each system."""
+    labels = {"pesq": "PESQ (wideband)", "stoi": "STOI", "si_sdr": "SI-SDR (dB)"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), constrained_layout=True)
+    sets = list(summaries)
+    width = 0.8 / 3
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        for j, system in enumerate(("noisy", "wiener", "model")):
+            values = [summaries[s][system][metric] for s in sets]
+            ax.bar(np.arange(len(sets)) + (j - 1) * width, values, width, label=system,
+                   color=SYSTEM_COLORS[system])
+        ax.set_xticks(np.arange(len(sets)), sets)
+        style_axes(ax, None, labels[metric], labels[metric])
+    np.atleast_1d(axes)[0].legend()
+    return fig

@@ -1,0 +1,101 @@
+"""Figures of the optimization ladder (notebooks 5-8): parameters, predicted memory, quality."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import GiB, preset_color, style_axes
+
+GROUP_COLORS = {"band split": "#7f8c8d", "encoders (Mamba)": "#2e86c1",
+                "output nets": "#f5b041", "decoders": "#c0392b"}
+
+
+def parameter_bars(rows: dict, names, ax=None):
+    """Stacked bars of parameters per group (millions) for each preset in `names`.
+
+    rows: {preset: {"parameter_groups": {group: count}}} (a ladder result's "rows").
+    """
+    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
+    x = np.arange(len(names))
+    bottom = np.zeros(len(names))
+    for group, color in GROUP_COLORS.items():
+        values = np.array([rows[n]["parameter_groups"].get(group, 0) / 1e6 for n in names])
+        ax.bar(x, values, bottom=bottom, color=color, label=group)
+        bottom += values
+    ax.axhline(2.7, color="k", ls="--", lw=1, label="authors' target 2.7M")
+    ax.set_xticks(x, names, rotation=35, ha="right")
+    ax.legend(fontsize=8, ncol=2)
+    return style_axes(ax, ylabel="parameters (millions)")
+
+
+def memory_bars(rows: dict, names, usable_gib: float, ax=None):
+    """Predicted CUDA training peak at batch 2 and 6 (GiB, 2 s segments) per preset."""
+    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
+    x = np.arange(len(names))
+    for offset, b, hatch in ((-0.2, 2, None), (0.2, 6, "//")):
+        values = [rows[n][f"peak_b{b}_gib"] for n in names]
+        ax.bar(x + offset, values, width=0.4, color=[preset_color(n) for n in names],
+               hatch=hatch, edgecolor="k", lw=0.5, label=f"batch {b}")
+    ax.axhline(usable_gib, color="k", ls="--", lw=1, label=f"12 GiB card, usable {usable_gib:.1f} GiB")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, rotation=35, ha="right")
+    ax.legend(fontsize=8)
+    return style_axes(ax, ylabel="predicted peak (GiB, log scale)")
+
+
+def quality_points(rows: dict, names, x_key: str, metric: str = "si_sdr_improvement",
+                   x_scale: float = 1.0, ax=None, annotate: bool = True):
+    """Quality proxy (mean ± std over seeds) against a cost column (e.g. peak_b6_gib), one
+    point per preset, with the Pareto front (lower cost, higher quality) drawn as a step line."""
+    from matplotlib.ticker import ScalarFormatter
+
+    ax = ax or plt.subplots(figsize=(6.5, 4.5))[1]
+    labels: dict[tuple, list[str]] = {}       # presets at the same point (same runs, same cost)
+    for n in names:
+        q = rows[n].get("quality")
+        if not q:
+            continue
+        x, y, e = rows[n][x_key] * x_scale, q[metric]["mean"], q[metric]["std"]
+        ax.errorbar(x, y, yerr=e, fmt="o", color=preset_color(n), capsize=3, ms=7)
+        labels.setdefault((x, y), []).append(n)
+    if annotate:
+        for (x, y), members in labels.items():
+            ax.annotate(" = ".join(members), (x, y), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+    front = pareto_front(list(labels))
+    if front:
+        fx, fy = zip(*front)
+        ax.plot(fx, fy, "o", ms=14, mfc="none", mec="0.3", label="Pareto front")
+        if len(front) > 1:
+            ax.step(fx, fy, where="post", color="0.4", lw=1, ls=":")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    return ax
+
+
+def pareto_front(points):
+    """Points (cost, quality) not beaten by another with lower-or-equal cost and higher
+    quality, sorted by cost."""
+    front, best = [], -np.inf
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def seed_spread(runs: list, names, metric: str = "si_sdr_improvement", ax=None):
+    """Each seed's value of `metric` per trained preset: how far apart seeds land."""
+    ax = ax or plt.subplots(figsize=(9, 3.5))[1]
+    for i, n in enumerate(names):
+        ys = [r[metric] for r in runs if r["preset"] == n]
+        ax.scatter([i] * len(ys), ys, color=preset_color(n), s=30)
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
+    return ax
+
+
+__all__ = ["parameter_bars", "memory_bars", "quality_points", "pareto_front", "seed_spread",
+           "GiB"]

@@ -1,0 +1,367 @@
+"""Training MBS-Net: AdamW, warmup + cosine learning rate, gradient clipping, AMP on CUDA,
+periodic evaluation, atomic checkpoints with exact resume.
+
+Programmatic API (no files needed; deterministic from the seed):
+
+    from mbsnet import presets
+    from mbsnet.data import SyntheticPairs
+    from mbsnet.train import train_model, evaluate_model
+
+    model, history = train_model(presets.get("final"), SyntheticPairs(split="train"),
+                                 steps=200, batch_size=4, segment_seconds=1.0, seed=0, lr=1e-3)
+    metrics = evaluate_model(model, pairs)   # pairs: sequence of (clean (s,), noisy (s,))
+    # -> {"si_sdr", "si_sdr_noisy", "si_sdr_improvement", "pesq", "pesq_noisy",
+    #     "pesq_improvement", "n"}
+
+`dataset` is any sequence of (clean, noisy) float32 numpy pairs at 16 kHz (a list works).
+`history` is a list of per-step dicts {step, loss, <loss terms>, lr, grad_norm, seconds}, plus
+{"step", "eval": {...}} entries when `eval_pairs` and `eval_every` are given.
+
+With `out=DIR`, training writes DIR/checkpoint.pt (atomically, every `checkpoint_every` steps
+and at least every `checkpoint_minutes`), DIR/train_log.csv, DIR/eval_log.jsonl and
+DIR/summary.json. `resume=True` continues from DIR/checkpoint.pt exactly: each step's batch is
+drawn from an RNG seeded by (seed, step), and the optimizer and RNG states are restored, so
+N steps straight and N/2 + kill + resume give the same weights on CPU.
+
+A NaN or inf loss stops training (TrainingDiverged) and leaves the last good checkpoint in place.
+A CUDA out-of-memory error is answered with the largest batch mbsnet.memory predicts to fit.
+
+CLI: python -m mbsnet train --preset NAME --data synthetic|voicebank:PATH --steps N --batch B
+                            --segment-seconds S --out DIR [--resume]
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .audio import enhance_waveform, istft, stft
+from .checkpoint import atomic_save, read_checkpoint, set_rng_states, training_state
+from .config import MBSNetConfig
+from .data import random_crop
+from .losses import LossWeights, enhancement_loss
+from .model import build_model
+
+LOG_COLUMNS = ("step", "loss", "magnitude", "complex", "phase", "time", "lr", "grad_norm",
+               "step_seconds", "elapsed_seconds")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or inf."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings; stored in every checkpoint."""
+
+    steps: int = 1000
+    batch_size: int = 4
+    segment_seconds: float = 1.0
+    seed: int = 0
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = -1          # -1: 5% of the steps, at most 100
+    weight_decay: float = 1e-2
+    betas: tuple = (0.8, 0.99)      # MP-SENet / SEMamba
+    grad_clip: float = 5.0
+    weights: LossWeights = field(default_factory=LossWeights)
+    amp: bool = True                # bf16 autocast, CUDA only
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.segment_seconds > 0:
+            raise ValueError(f"segment_seconds must be > 0, got {self.segment_seconds}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    @property
+    def warmup(self) -> int:
+        return min(100, max(1, self.steps // 20)) if self.warmup_steps < 0 else self.warmup_steps
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSettings":
+        d = dict(d)
+        d["weights"] = LossWeights(**d["weights"])
+        d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+def learning_rate(step: int, s: TrainSettings) -> float:
+    """Linear warmup to s.lr, then cosine decay to s.lr * s.min_lr_ratio at s.steps."""
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    progress = min(1.0, (step - s.warmup) / max(1, s.steps - s.warmup))
+    return s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_batch(dataset, step: int, s: TrainSettings, sample_rate: int = 16_000):
+    """The batch of `step`: random items and crops from an RNG seeded by (seed, step).
+
+    -> clean, noisy (b, segment) float32 tensors, each pair scaled by 1 / RMS(noisy).
+    """
+    rng = np.random.default_rng([s.seed, step])
+    length = int(round(s.segment_seconds * sample_rate))
+    cleans, noisys = [], []
+    for i in rng.integers(len(dataset), size=s.batch_size):
+        clean, noisy = random_crop(rng, *dataset[int(i)], length)
+        scale = 1.0 / max(float(np.sqrt(np.mean(noisy ** 2))), 1e-4)
+        cleans.append(clean * scale)
+        noisys.append(noisy * scale)
+    return (torch.as_tensor(np.stack(cleans), dtype=torch.float32),
+            torch.as_tensor(np.stack(noisys), dtype=torch.float32))
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_step(model, optimizer, clean, noisy, s: TrainSettings, lr: float) -> dict:
+    """One optimisation step on (b, s) waveforms -> {loss, terms..., grad_norm}."""
+    cfg = model.cfg
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    clean_spec, noisy_spec = stft(clean, cfg), stft(noisy, cfg)
+    with _autocast(clean.device, s.amp):
+        est_spec = model(noisy_spec)
+    est_wav = istft(est_spec, clean.shape[-1], cfg) if s.weights.time else None
+    loss, terms = enhancement_loss(est_spec, clean_spec, s.weights, est_wav, clean if s.weights.time else None)
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"loss is {float(loss.detach())}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip))
+    if not math.isfinite(grad_norm):
+        raise TrainingDiverged(f"gradient norm is {grad_norm}")
+    optimizer.step()
+    return {"loss": float(loss.detach()), **terms, "grad_norm": grad_norm}
+
+
+def evaluate_model(model, pairs, metrics=("si_sdr", "pesq"), progress: bool = False) -> dict:
+    """Enhance each (clean, noisy) pair and score it against the noisy input.
+
+    pairs: sequence of (clean (s,), noisy (s,)) at 16 kHz. Returns means over pairs of each metric
+    for the enhanced output and the noisy input, and their difference ("<metric>_improvement").
+    """
+    from .metrics import summarize, score_pair
+
+    was_training = model.training
+    model.eval()
+    enhanced_rows, noisy_rows = [], []
+    for clean, noisy in tqdm(list(pairs), desc="evaluate", disable=not progress, leave=False):
+        enhanced = enhance_waveform(model, noisy).numpy()
+        enhanced_rows.append(score_pair(clean, enhanced, metrics))
+        noisy_rows.append(score_pair(clean, noisy, metrics))
+    model.train(was_training)
+    out, base = summarize(enhanced_rows, metrics), summarize(noisy_rows, metrics)
+    result = {"n": out["n"]}
+    for m in metrics:
+        result[m], result[f"{m}_noisy"] = out[m], base[m]
+        result[f"{m}_improvement"] = out[m] - base[m]
+    return result
+
+
+def _oom_advice(cfg: MBSNetConfig, s: TrainSettings, device: torch.device) -> str:
+    """What to do after a CUDA OOM: the largest batch mbsnet.memory predicts for this GPU."""
+    base = f"CUDA out of memory at batch {s.batch_size}, {s.segment_seconds} s segments."
+    try:
+        from .memory import max_batch
+
+        budget = torch.cuda.get_device_properties(device).total_memory
+        best = max_batch(cfg, budget, s.segment_seconds)
+        return f"{base} mbsnet.memory predicts at most batch {best} fits this GPU ({budget / 2**30:.1f} GiB)."
+    except Exception as exc:  # the memory model may be unavailable in this version
+        return (f"{base} Lower --batch or --segment-seconds (the memory predictor was unavailable: "
+                f"{type(exc).__name__}: {exc}).")
+
+
+class _Logs:
+    """train_log.csv (one row per step) and eval_log.jsonl in `out`; truncated to `step` on resume."""
+
+    def __init__(self, out: Path | None, start_step: int):
+        self.out = out
+        if out is None:
+            return
+        self.csv_path, self.eval_path = out / "train_log.csv", out / "eval_log.jsonl"
+        rows = []
+        if start_step > 0 and self.csv_path.exists():
+            with open(self.csv_path) as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        with open(self.csv_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        evals = []
+        if start_step > 0 and self.eval_path.exists():
+            evals = [line for line in self.eval_path.read_text().splitlines()
+                     if line and json.loads(line)["step"] <= start_step]
+        self.eval_path.write_text("".join(e + "\n" for e in evals))
+
+    def step(self, row: dict):
+        if self.out is not None:
+            with open(self.csv_path, "a", newline="") as f:
+                csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore").writerow(row)
+
+    def evaluation(self, row: dict):
+        if self.out is not None:
+            with open(self.eval_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int = 4,
+                segment_seconds: float = 1.0, seed: int = 0, lr: float = 1e-3, *,
+                weights: LossWeights = LossWeights(), settings: TrainSettings | None = None,
+                out=None, resume: bool = False, checkpoint_every: int = 100,
+                checkpoint_minutes: float = 5.0, eval_pairs=None, eval_every: int = 0,
+                device=None, progress: bool = True, command: str | None = None, model=None,
+                stop_after: int | None = None):
+    """Train `cfg` on `dataset` -> (model, history). See the module docstring.
+
+    stop_after: leave the loop after this many steps (the schedule still spans `steps`), as if
+    the run were killed there; a later `resume=True` call continues it.
+    """
+    s = settings or TrainSettings(steps=steps, batch_size=batch_size, segment_seconds=segment_seconds,
+                                  seed=seed, lr=lr, weights=weights)
+    if len(dataset) == 0:
+        raise ValueError("dataset is empty")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(out) if out is not None else None
+    ckpt_path = out / "checkpoint.pt" if out is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(s.seed)
+    model = (model or build_model(cfg)).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
+    start = 0
+    if resume:
+        if ckpt_path is None or not ckpt_path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
+        state = read_checkpoint(ckpt_path)
+        if state["config"] != cfg.to_dict():
+            raise ValueError(f"--resume: {ckpt_path} was trained with a different config "
+                             f"({state['config']['name']!r}, not {cfg.name!r})")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_states(state["rng"])
+        start = int(state["step"])
+        s = TrainSettings.from_dict({**state["train"], "steps": s.steps})
+
+    logs = _Logs(out, start)
+    history: list[dict] = []
+    last_save = time.monotonic()
+    t0 = time.monotonic()
+
+    def save(step):
+        nonlocal last_save
+        if ckpt_path is not None:
+            atomic_save(training_state(model, optimizer, step, s.to_dict(), command), ckpt_path)
+            last_save = time.monotonic()
+
+    bar = tqdm(range(start, s.steps), desc=f"train {cfg.name}", initial=start, total=s.steps,
+               disable=not progress, dynamic_ncols=True)
+    for step in bar:
+        t_step = time.monotonic()
+        clean, noisy = (x.to(device) for x in make_batch(dataset, step, s, cfg.sample_rate))
+        lr_now = learning_rate(step, s)
+        try:
+            row = train_step(model, optimizer, clean, noisy, s, lr_now)
+        except TrainingDiverged as exc:
+            where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path and ckpt_path.exists()
+                     else "no checkpoint was written")
+            raise TrainingDiverged(f"training stopped at step {step}: {exc}; {where}. Try a lower --lr "
+                                   f"or check the data.") from None
+        except torch.cuda.OutOfMemoryError:
+            raise torch.cuda.OutOfMemoryError(_oom_advice(cfg, s, device)) from None
+        row = {"step": step + 1, **row, "lr": lr_now, "step_seconds": time.monotonic() - t_step,
+               "elapsed_seconds": time.monotonic() - t0}
+        history.append(row)
+        logs.step(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr_now:.2e}")
+        done = step + 1
+        if eval_pairs is not None and eval_every and (done % eval_every == 0 or done == s.steps):
+            result = {"step": done, "eval": evaluate_model(model, eval_pairs)}
+            history.append(result)
+            logs.evaluation(result)
+            bar.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in result["eval"].items()
+                                                    if k != "n"))
+        if done % checkpoint_every == 0 or time.monotonic() - last_save > 60 * checkpoint_minutes \
+                or done == s.steps:
+            save(done)
+        if stop_after is not None and done >= stop_after:
+            break
+    bar.close()
+    if out is not None:
+        from .provenance import save_result
+
+        steps_rows = [h for h in history if "loss" in h]
+        save_result(out / "summary.json", {"config": cfg.to_dict(), "train": s.to_dict(),
+                                           "steps_run": len(steps_rows), "final_step": s.steps,
+                                           "final_loss": steps_rows[-1]["loss"] if steps_rows else None,
+                                           "evals": [h for h in history if "eval" in h]}, command)
+    model.eval()
+    return model, history
+
+
+def add_arguments(parser) -> None:
+    from . import presets
+
+    parser.add_argument("--preset", default="final", help=f"one of: {', '.join(presets.names())}")
+    parser.add_argument("--data", default="synthetic", help="synthetic[:DIR] or voicebank:PATH")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--segment-seconds", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="output directory (checkpoint and logs)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: never)")
+    parser.add_argument("--eval-n", type=int, default=8, help="test utterances used for evaluation")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--phase-weight", type=float, default=0.0)
+    parser.add_argument("--time-weight", type=float, default=0.0)
+
+
+def run(args) -> int:
+    from . import presets
+    from .data import open_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = presets.get(args.preset)
+    dataset = open_dataset(args.data, "train")
+    eval_pairs = None
+    if args.eval_every:
+        test = open_dataset(args.data, "test")
+        eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
+    weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
+    command = getattr(args, "command_line", None)
+    try:
+        train_model(cfg, dataset, args.steps, args.batch, args.segment_seconds, args.seed, args.lr,
+                    weights=weights, out=args.out, resume=args.resume,
+                    checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
+                    eval_pairs=eval_pairs, eval_every=args.eval_every, command=command)
+    except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"done: checkpoint and logs in {args.out}")
+    return 0

@@ -1,0 +1,121 @@
+"""`enhance` on awkward input: sample rates, stereo, a 10 ms clip, silence, long files, corrupt files."""
+import argparse
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from mbsnet import build_model, enhance, presets
+from mbsnet.assets import ARCTIC_WAVS
+from mbsnet.checkpoint import SHIPPED_CHECKPOINT, CheckpointError, atomic_save, load_model
+
+TINY = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
+               decoder_hidden=32)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    atomic_save({"config": TINY.to_dict(), "model": model.state_dict()}, path)
+    return path
+
+
+def run_cli(*argv):
+    parser = argparse.ArgumentParser()
+    enhance.add_arguments(parser)
+    return enhance.run(parser.parse_args([str(a) for a in argv]))
+
+
+def write(path, audio, rate):
+    sf.write(path, np.asarray(audio, dtype=np.float32), rate, subtype="PCM_16")
+    return path
+
+
+def speech(seconds=1.0, rate=16_000):
+    audio, _ = sf.read(ARCTIC_WAVS[1], dtype="float32")
+    from mbsnet.audio import resample
+    return resample(audio[: int(seconds * 16_000)], 16_000, rate)
+
+
+def test_other_sample_rate_is_resampled_and_written_back(tmp_path, checkpoint, capsys):
+    src = write(tmp_path / "in.wav", speech(1.0, 44_100), 44_100)
+    assert run_cli(src, tmp_path / "out.wav", "--checkpoint", checkpoint) == 0
+    out, rate = sf.read(tmp_path / "out.wav")
+    assert rate == 44_100 and len(out) == len(sf.read(src)[0])
+    assert "resampled 44100 Hz" in capsys.readouterr().err
+
+
+def test_stereo_is_mixed_down_and_says_so(tmp_path, checkpoint, capsys):
+    mono = speech(0.5)
+    src = write(tmp_path / "stereo.wav", np.stack([mono, 0.5 * mono], axis=1), 16_000)
+    assert run_cli(src, tmp_path / "out.wav", "--checkpoint", checkpoint) == 0
+    out, _ = sf.read(tmp_path / "out.wav")
+    assert out.ndim == 1 and len(out) == len(mono)
+    assert "mixed 2 channels down to mono" in capsys.readouterr().err
+
+
+def test_a_10_ms_clip_keeps_its_length(tmp_path, checkpoint):
+    src = write(tmp_path / "tiny.wav", speech(0.01), 16_000)
+    assert run_cli(src, tmp_path / "out.wav", "--checkpoint", checkpoint) == 0
+    assert len(sf.read(tmp_path / "out.wav")[0]) == 160
+
+
+def test_silence_stays_silent(tmp_path, checkpoint, capsys):
+    src = write(tmp_path / "silence.wav", np.zeros(16_000), 16_000)
+    assert run_cli(src, tmp_path / "out.wav", "--checkpoint", checkpoint) == 0
+    out, _ = sf.read(tmp_path / "out.wav")
+    assert np.abs(out).max() < 1e-3
+    assert "silent" in capsys.readouterr().err
+
+
+def test_corrupt_wav_gives_a_clear_error(tmp_path, checkpoint, capsys):
+    bad = tmp_path / "corrupt.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 3)
+    assert run_cli(bad, tmp_path / "out.wav", "--checkpoint", checkpoint) == 2
+    assert "cannot read audio file" in capsys.readouterr().err
+    assert run_cli(tmp_path / "missing.wav", tmp_path / "out.wav", "--checkpoint", checkpoint) == 2
+
+
+def test_corrupt_or_foreign_checkpoint_gives_a_clear_error(tmp_path, capsys):
+    src = write(tmp_path / "in.wav", speech(0.2), 16_000)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x80\x02not a checkpoint at all")
+    assert run_cli(src, tmp_path / "out.wav", "--checkpoint", garbage) == 2
+    assert "corrupt" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not an MBS-Net checkpoint"):
+        load_model(foreign)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "nowhere.pt")
+
+
+def test_truncated_checkpoint_is_reported(tmp_path, checkpoint):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(checkpoint.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(truncated)
+
+
+def test_long_input_is_processed_in_cross_faded_chunks(checkpoint):
+    model = load_model(checkpoint)
+    wav = speech(2.0)
+    whole = enhance.enhance_long(model, wav, chunk_seconds=10.0)
+    chunked = enhance.enhance_long(model, wav, chunk_seconds=0.6, overlap_seconds=0.2)
+    assert chunked.shape == whole.shape == wav.shape and np.isfinite(chunked).all()
+    # away from the chunk edges the two agree closely (the model's context is local)
+    assert np.corrcoef(whole, chunked)[0, 1] > 0.9
+    with pytest.raises(ValueError, match="overlap"):
+        enhance.enhance_long(model, wav, chunk_seconds=0.5, overlap_seconds=0.5)
+
+
+@pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="no shipped checkpoint in this checkout")
+def test_shipped_checkpoint_enhances_real_speech(tmp_path):
+    model = load_model()
+    assert model.cfg.name == "final"
+    out = enhance.enhance_long(model, speech(0.5))
+    assert out.shape == (8000,) and np.isfinite(out).all()

@@ -1,0 +1,156 @@
+"""Trainer: learning, exact resume (in process and after a real kill), NaN and OOM handling."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mbsnet import presets, train
+from mbsnet.assets import ARCTIC_WAVS
+from mbsnet.audio import load_wav
+from mbsnet.checkpoint import read_checkpoint
+
+TINY = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
+               decoder_hidden=32)
+KW = dict(batch_size=2, segment_seconds=0.25, seed=0, lr=3e-3, progress=False)
+
+
+def pairs(n=4, seconds=1.0):
+    """Real speech (CMU ARCTIC) + white noise at 5 dB: a small in-memory dataset."""
+    speech = load_wav(ARCTIC_WAVS[0])[0]
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        clean = speech[i * 4000:i * 4000 + int(seconds * 16_000)]
+        noise = rng.standard_normal(len(clean)).astype(np.float32)
+        noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2) / 10 ** 0.5)
+        out.append((clean, clean + noise))
+    return out
+
+
+def same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_loss_falls_on_a_small_set():
+    model, history = train.train_model(TINY, pairs(), steps=40, **KW)
+    losses = [h["loss"] for h in history]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+
+
+def test_learning_rate_warms_up_then_decays():
+    s = train.TrainSettings(steps=200, lr=1e-3)
+    lrs = [train.learning_rate(i, s) for i in range(200)]
+    assert lrs[0] < lrs[s.warmup - 1] == pytest.approx(1e-3)
+    assert lrs[-1] < 0.1 * 1e-3 and all(a >= b for a, b in zip(lrs[s.warmup:], lrs[s.warmup + 1:]))
+
+
+def test_checkpoint_holds_config_optimizer_rng_and_provenance(tmp_path):
+    train.train_model(TINY, pairs(), steps=2, out=tmp_path, **KW)
+    state = read_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["config"] == TINY.to_dict() and state["step"] == 2
+    assert {"optimizer", "rng", "train", "provenance"} <= set(state)
+    assert state["provenance"]["git_commit"] and state["provenance"]["command"]
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # atomic: no leftovers
+    assert (tmp_path / "train_log.csv").read_text().count("\n") == 3  # header + 2 steps
+
+
+def test_resume_in_process_gives_identical_weights(tmp_path):
+    straight, _ = train.train_model(TINY, pairs(), steps=6, out=tmp_path / "a", **KW)
+    train.train_model(TINY, pairs(), steps=6, out=tmp_path / "b", stop_after=3, checkpoint_every=3, **KW)
+    resumed, history = train.train_model(TINY, pairs(), steps=6, out=tmp_path / "b", resume=True, **KW)
+    assert [h["step"] for h in history] == [4, 5, 6]
+    assert same_weights(straight, resumed)
+    log = (tmp_path / "b" / "train_log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log[1:]] == ["1", "2", "3", "4", "5", "6"]
+
+
+_CHILD = """
+import sys, time
+from tests.test_train import TINY, KW, pairs
+from mbsnet import train
+train.train_model(TINY, pairs(), steps=8, out=sys.argv[1], checkpoint_every=1, **KW)
+"""
+
+
+def test_killed_run_resumes_exactly(tmp_path):
+    """SIGKILL a training process mid-run; resuming loses only the steps since its checkpoint."""
+    out = tmp_path / "killed"
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(out)], cwd=repo, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if (out / "checkpoint.pt").exists() and read_checkpoint(out / "checkpoint.pt")["step"] >= 3:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    killed_at = read_checkpoint(out / "checkpoint.pt")["step"]
+    assert 1 <= killed_at <= 8
+    resumed, _ = train.train_model(TINY, pairs(), steps=8, out=out, resume=True, **KW)
+    straight, _ = train.train_model(TINY, pairs(), steps=8, **KW)
+    assert same_weights(straight, resumed)
+
+
+class _PoisonAfter:
+    """A dataset whose items turn NaN after `n` reads."""
+
+    def __init__(self, data, n):
+        self.data, self.n, self.reads = data, n, 0
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        clean, noisy = self.data[i]
+        return (clean, noisy * np.nan) if self.reads > self.n else (clean, noisy)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = _PoisonAfter(pairs(), n=2 * KW["batch_size"])   # steps 1-2 fine, step 3 NaN
+    with pytest.raises(train.TrainingDiverged, match=r"step 2: loss is nan.*last good checkpoint"):
+        train.train_model(TINY, data, steps=5, out=tmp_path, checkpoint_every=2, **KW)
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+
+
+def test_cuda_oom_is_answered_with_the_predicted_max_batch(monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "train_step", oom)
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="at batch 2.*(predicts at most batch|Lower --batch)"):
+        train.train_model(TINY, pairs(), steps=2, **KW)
+    # with a memory model available, its prediction is quoted
+    import types
+
+    fake = types.ModuleType("mbsnet.memory")
+    fake.max_batch = lambda cfg, budget, seconds: 3
+    monkeypatch.setitem(sys.modules, "mbsnet.memory", fake)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: types.SimpleNamespace(total_memory=12 * 2**30))
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="predicts at most batch 3 fits this GPU"):
+        train.train_model(TINY, pairs(), steps=2, **KW)
+
+
+def test_evaluate_model_reports_improvements_over_noisy():
+    model, _ = train.train_model(TINY, pairs(), steps=2, **KW)
+    result = train.evaluate_model(model, pairs(2))
+    assert result["n"] == 2
+    for m in ("si_sdr", "pesq"):
+        assert result[f"{m}_improvement"] == pytest.approx(result[m] - result[f"{m}_noisy"])
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    train.train_model(TINY, pairs(), steps=1, out=tmp_path, **KW)
+    with pytest.raises(ValueError, match="different config"):
+        train.train_model(replace(TINY, channels=8), pairs(), steps=2, out=tmp_path, resume=True, **KW)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train.train_model(TINY, pairs(), steps=2, out=tmp_path / "empty", resume=True, **KW)
