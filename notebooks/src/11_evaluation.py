@@ -116,12 +116,12 @@ assert 4.5 < gain(syn, "model", "si_sdr") < 5.0           # target: +5 dB SI-SDR
 assert syn["model"]["si_sdr"] > syn["wiener"]["si_sdr"] and real["model"]["si_sdr"] > real["wiener"]["si_sdr"]
 assert syn["wiener"]["pesq"] > syn["model"]["pesq"]       # target: beat Wiener on PESQ: missed
 assert gain(real, "model", "pesq") > 0 and gain(real, "model", "si_sdr") > 3   # transfers to real speech"""),
-(MD, r"""After about an hour of single-thread CPU training (520 steps of 2 × 0.5 s — about nine minutes of audio, roughly
-an eighth of one pass over the training split), the `final` model improves on its input on both test sets and on
-every noise type: on synthetic speech by more than 0.3 PESQ and by nearly 5 dB SI-SDR, well ahead of the Wiener
+(MD, r"""After about 70 minutes of single-thread CPU training (780 steps of 2 × 0.5 s — about 13 minutes of audio, a fifth
+of one pass over the training split), the `final` model improves on its input on both test sets and on
+every noise type: on synthetic speech by more than 0.3 PESQ and by more than 4.5 dB SI-SDR, well ahead of the Wiener
 filter on SI-SDR. On PESQ the tuned Wiener filter is still ahead: the model removes more noise but has not yet
 learned to do it without audible artefacts, and PESQ punishes those. On real recorded speech it keeps its SI-SDR gain
-(+4 dB) but its PESQ gain shrinks: synthetic voices are not people. The held-out curve in notebook 10 was still
+(over 4 dB) but its PESQ gain shrinks: synthetic voices are not people. The held-out curve in notebook 10 was still
 rising when training stopped; the remedy is more training — which the memory fixes of notebooks 4–8 make possible on
 a GPU, at batch sizes the seed could not reach."""),
 ]
