@@ -20,6 +20,7 @@ CLI: python -m mbsnet ladder [--json] [--out results/ladder.json] [--quick] [--p
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import sys
 import time
@@ -170,6 +171,19 @@ def eval_pairs(corpus_root, budget: ProxyBudget) -> list[tuple[np.ndarray, np.nd
     return pairs
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """Run the body with one torch thread (runs are compared at equal threads), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def quality_run(name: str, seed: int, budget: ProxyBudget, corpus_root) -> dict:
     """Train preset `name` with `budget` and `seed`, evaluate on the held-out pairs.
 
@@ -181,16 +195,16 @@ def quality_run(name: str, seed: int, budget: ProxyBudget, corpus_root) -> dict:
     from .data import SyntheticPairs
     from .train import evaluate_model, train_model
 
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    model, history = train_model(presets.get(name), SyntheticPairs(corpus_root, "train"),
-                                 steps=budget.steps, batch_size=budget.batch_size,
-                                 segment_seconds=budget.segment_seconds, seed=seed, lr=budget.lr,
-                                 device="cpu", progress=False)
-    train_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    with torch.no_grad():
-        metrics = evaluate_model(model, eval_pairs(corpus_root, budget))
+    with _one_thread():
+        start = time.perf_counter()
+        model, history = train_model(presets.get(name), SyntheticPairs(corpus_root, "train"),
+                                     steps=budget.steps, batch_size=budget.batch_size,
+                                     segment_seconds=budget.segment_seconds, seed=seed,
+                                     lr=budget.lr, device="cpu", progress=False)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        with torch.no_grad():
+            metrics = evaluate_model(model, eval_pairs(corpus_root, budget))
     steps = [h for h in history if "loss" in h]
     return {"preset": name, "seed": seed, **metrics, "final_loss": steps[-1]["loss"],
             "step_seconds": [h["step_seconds"] for h in steps],
@@ -207,7 +221,6 @@ def step_seconds(name: str, budget: ProxyBudget, corpus_root, steps: int = 3,
     from .model import build_model
     from .train import TrainSettings, make_batch, train_step
 
-    torch.set_num_threads(1)
     s = TrainSettings(steps=steps + warmup, batch_size=budget.batch_size,
                       segment_seconds=budget.segment_seconds, seed=0, lr=budget.lr)
     torch.manual_seed(0)
@@ -215,12 +228,13 @@ def step_seconds(name: str, budget: ProxyBudget, corpus_root, steps: int = 3,
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=s.betas)
     data = SyntheticPairs(corpus_root, "train")
     times = []
-    for step in range(steps + warmup):
-        clean, noisy = make_batch(data, step, s)
-        t = time.perf_counter()
-        train_step(model, opt, clean, noisy, s, s.lr)
-        if step >= warmup:
-            times.append(time.perf_counter() - t)
+    with _one_thread():
+        for step in range(steps + warmup):
+            clean, noisy = make_batch(data, step, s)
+            t = time.perf_counter()
+            train_step(model, opt, clean, noisy, s, s.lr)
+            if step >= warmup:
+                times.append(time.perf_counter() - t)
     return times
 
 

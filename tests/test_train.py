@@ -73,8 +73,10 @@ def test_resume_in_process_gives_identical_weights(tmp_path):
 
 _CHILD = """
 import sys, time
+import torch
 from tests.test_train import TINY, KW, pairs
 from mbsnet import train
+torch.set_num_threads(int(sys.argv[2]))  # the parent's: float sums depend on the thread count
 train.train_model(TINY, pairs(), steps=8, out=sys.argv[1], checkpoint_every=1, **KW)
 """
 
@@ -84,7 +86,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     out = tmp_path / "killed"
     repo = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(out)], cwd=repo, env=env)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(out), str(torch.get_num_threads())], cwd=repo, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.poll() is None:
         if (out / "checkpoint.pt").exists() and read_checkpoint(out / "checkpoint.pt")["step"] >= 3:
