@@ -1,7 +1,12 @@
-"""MBS-Net Memory Clinic: a memory-efficient pure-PyTorch Mamba speech enhancer."""
-from . import config, presets
+"""MBS-Net Memory Clinic: a memory-efficient pure-PyTorch Mamba speech enhancer.
+
+    from mbsnet import presets, build_model
+    model = build_model(presets.get("seed"))
+    mbsnet.params.breakdown(model); mbsnet.memory.predict_peak(cfg, 2); mbsnet.ssm.selective_scan(...)
+"""
+from . import config, memory, params, presets, ssm
 from .config import MBSNetConfig
 from .model import build_model
 
-__all__ = ["MBSNetConfig", "build_model", "config", "presets"]
+__all__ = ["MBSNetConfig", "build_model", "config", "memory", "params", "presets", "ssm"]
 __version__ = "0.1.0"

@@ -104,3 +104,11 @@ def test_config_is_frozen():
 
 def test_frames_of_a_two_second_segment():
     assert presets.get("seed").frames(2.0) == 251
+
+
+def test_public_interface_is_reachable_from_the_package():
+    import mbsnet
+
+    assert callable(mbsnet.params.breakdown) and callable(mbsnet.memory.predict_peak)
+    assert callable(mbsnet.ssm.selective_scan) and callable(mbsnet.memory.measure_peak)
+    assert mbsnet.presets.names()[0] == "seed"
