@@ -84,6 +84,17 @@ def load_model(path=None, device="cpu") -> MBSNet:
     return model.to(device).eval()
 
 
+def warm_start_model(path, cfg: MBSNetConfig) -> MBSNet:
+    """The weights of checkpoint `path` in a trainable fp32 model of `cfg`, for a warm start
+    (fresh optimizer and schedule). CheckpointError if the checkpoint holds another config."""
+    stored = config_from(read_checkpoint(path))
+    if stored != cfg:
+        diff = {k: (v, getattr(cfg, k)) for k, v in stored.to_dict().items() if getattr(cfg, k) != v}
+        raise CheckpointError(f"--init: {path} holds config {stored.name!r}, which differs from "
+                              f"{cfg.name!r} in {diff} (stored, wanted)")
+    return load_model(path).train()
+
+
 def export_inference(src, dst, half: bool = True) -> Path:
     """Weights-only copy of training checkpoint `src` (fp16 if `half`) for shipping."""
     state = read_checkpoint(src)

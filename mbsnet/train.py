@@ -332,6 +332,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output directory (checkpoint and logs)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--init", metavar="CHECKPOINT",
+                        help="warm start: take the weights of CHECKPOINT (same config as --preset), "
+                             "with a fresh optimizer and learning-rate schedule")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: never)")
@@ -355,9 +358,17 @@ def run(args) -> int:
         eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
     weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
     command = getattr(args, "command_line", None)
+    model = None
+    if args.init:
+        from .checkpoint import CheckpointError, warm_start_model
+        try:
+            model = warm_start_model(args.init, cfg)
+        except CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     try:
         train_model(cfg, dataset, args.steps, args.batch, args.segment_seconds, args.seed, args.lr,
-                    weights=weights, out=args.out, resume=args.resume,
+                    weights=weights, out=args.out, resume=args.resume, model=model,
                     checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
                     eval_pairs=eval_pairs, eval_every=args.eval_every, command=command)
     except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:
