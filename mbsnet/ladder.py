@@ -270,26 +270,6 @@ def _rows_complete(row: dict) -> bool:
     return all(row.get(k) is not None for k in needed)
 
 
-class _InProcess:
-    """A stand-in for ProcessPoolExecutor(1): runs each job in this process when submitted."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-
-        future = Future()
-        try:
-            future.set_result(fn(*args))
-        except Exception as exc:  # re-raised by future.result(), as a pool would
-            future.set_exception(exc)
-        return future
-
-
 def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                corpus_root=None, workers: int = 1, resume: bool = False, quality: bool = True,
                memory: bool = True, progress: bool = True, command: str | None = None,
@@ -298,7 +278,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
 
     Quality runs go to a pool of `workers` processes (longest first) while the main process
     computes parameters, predicted memory and the dedicated step timings; with workers=1 they
-    run in this process, first. `merge`: other stored results (same budget) whose quality runs
+    run in this process, last. The result is saved after each quality run. `merge`: other stored results (same budget) whose quality runs
     are taken over, e.g. from a second process that ran part of the presets. With `resume`, quality
     runs already stored in `out` with the same budget are kept.
     """
@@ -347,9 +327,10 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
     jobs = [(p, s) for p in sorted(groups, key=relative_cost, reverse=True)
             for s in budget.seeds if (p, s) not in runs] if quality else []
     pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            if workers > 1 else _InProcess())
-    with pool:
-        futures = {pool.submit(quality_run, p, s, budget, corpus_root): (p, s) for p, s in jobs}
+            if workers > 1 else None)
+    with pool or contextlib.nullcontext():
+        futures = {pool.submit(quality_run, p, s, budget, corpus_root): (p, s)
+                   for p, s in jobs} if pool else {}
 
         def collect(done):
             """Store finished quality runs (saved at once, so a long run keeps its progress)."""
@@ -388,6 +369,10 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         for future in tqdm(as_completed(list(futures)), total=len(futures), desc="quality runs",
                            disable=not progress):
             collect([future])
+        for p, s in tqdm(jobs if pool is None else [], desc="quality runs", disable=not progress):
+            runs[(p, s)] = quality_run(p, s, budget, corpus_root)
+            fill_quality()
+            save()
     fill_quality()
     for name, row in result["rows"].items():
         if "quality" not in row and row.get("dedicated_step_seconds"):
