@@ -49,14 +49,36 @@ def wiener_enhance(noisy, oversubtraction: float = 1.0, floor_db: float = -15.0,
 
 
 def tune_wiener(pairs, oversubtractions=(1.0, 2.0, 4.0, 8.0), floors_db=(-30.0, -20.0, -12.0),
-                metric: str = "pesq") -> dict:
+                metric: str = "pesq", max_extensions: int = 4) -> dict:
     """Grid-search the two knobs on (clean, noisy) training pairs -> {"oversubtraction", "floor_db",
-    "score", "grid"}; the best mean `metric` ("pesq" or "si_sdr") wins."""
+    "score", "metric", "grid", "at_edge"}; the best mean `metric` ("pesq" or "si_sdr") wins.
+
+    A best value on the grid's edge means the optimum may lie outside it, so the grid grows past
+    that edge (oversubtraction doubled or halved, the floor moved by 6 dB) and is searched again,
+    up to `max_extensions` times; `at_edge` says whether the best still lies on an outer edge.
+    """
     from .metrics import score_pair
 
-    grid = []
-    for over, floor in itertools.product(oversubtractions, floors_db):
-        scores = [score_pair(c, wiener_enhance(n, over, floor), (metric,))[metric] for c, n in pairs]
-        grid.append({"oversubtraction": over, "floor_db": floor, "score": float(np.nanmean(scores))})
-    best = max(grid, key=lambda g: g["score"])
-    return {**best, "metric": metric, "grid": grid}
+    overs, floors = sorted(oversubtractions), sorted(floors_db)
+    scores: dict[tuple, float] = {}
+
+    def edges(best):
+        """The values to add to each axis so that `best` is no longer on its edge."""
+        over, floor = best
+        add_over = [over * 2] if over == overs[-1] else [over / 2] if over == overs[0] and len(overs) > 1 else []
+        add_floor = [floor - 6] if floor == floors[0] else [floor + 6] if floor == floors[-1] else []
+        return add_over, add_floor
+
+    for extension in range(max_extensions + 1):
+        for over, floor in itertools.product(overs, floors):
+            if (over, floor) not in scores:
+                values = [score_pair(c, wiener_enhance(n, over, floor), (metric,))[metric] for c, n in pairs]
+                scores[(over, floor)] = float(np.nanmean(values))
+        best = max(scores, key=scores.get)
+        add_over, add_floor = edges(best)
+        if not (add_over or add_floor) or extension == max_extensions:
+            break
+        overs, floors = sorted(overs + add_over), sorted(floors + add_floor)
+    grid = [{"oversubtraction": o, "floor_db": f, "score": v} for (o, f), v in sorted(scores.items())]
+    return {"oversubtraction": best[0], "floor_db": best[1], "score": scores[best], "metric": metric,
+            "grid": grid, "at_edge": any(edges(best))}

@@ -104,27 +104,60 @@ def export_inference(src, dst, half: bool = True) -> Path:
                         "dtype": "float16" if half else "float32"}, dst)
 
 
-def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True) -> Path:
+def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True,
+               continues: bool = False, notes: str | None = None) -> Path:
     """Ship a training run: `dest`/final_fp16.pt (weights only), its logs, and training.json.
 
     run_dir: a `train --out` folder (checkpoint.pt, train_log.csv, eval_log.jsonl).
     commands: every command that ran (the first run and each --resume), for provenance.
+    continues: the run is a warm start (`train --init`) from the model already shipped in `dest`;
+        its logs are appended to the shipped ones as a new phase (steps counted on from the last
+        shipped step, a `run_phase` column / key added;
+        the log's `phase` column is the phase loss term), and training.json lists every phase.
+    notes: free text kept with this phase (e.g. where its --init checkpoint came from).
     """
     import csv
     import json
-    import shutil
 
     run_dir, dest = Path(run_dir), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     state = read_checkpoint(run_dir / "checkpoint.pt")
+    with open(run_dir / "train_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    evals = [json.loads(line) for line in (run_dir / "eval_log.jsonl").read_text().splitlines() if line]
+    phase = {"commands": commands, "threads": threads, "steps": state["step"], "train": state["train"],
+             "train_minutes": sum(float(r["step_seconds"]) for r in rows) / 60,
+             "checkpoint_provenance": state["provenance"], "notes": notes}
+    phases, offset, old_rows, old_evals = [], 0, [], []
+    if continues:
+        old = json.loads((dest / "training.json").read_text())
+        if old["config"] != json.loads(json.dumps(state["config"])):  # as stored: tuples -> lists
+            raise CheckpointError(f"{run_dir} trained another config than the one shipped in {dest}")
+        phases = old.get("phases") or [{k: old.get(k) for k in
+                                        ("commands", "threads", "train", "train_minutes",
+                                         "checkpoint_provenance")} | {"steps": old["step"], "first_step": 1}]
+        offset = old["step"]
+        with open(dest / "train_log.csv") as f:
+            old_rows = [{"run_phase": 1, **r} for r in csv.DictReader(f)]
+        old_evals = [{"run_phase": 1, **json.loads(line)} for line in  # a stored phase key wins
+                     (dest / "eval_log.jsonl").read_text().splitlines() if line]
+    number = len(phases) + 1
+    phase["first_step"] = offset + 1
+    phases.append(phase)
+    new_rows = [{"run_phase": number, **r, "step": int(r["step"]) + offset} for r in rows]
+    new_evals = [{"run_phase": number, **e, "step": e["step"] + offset} for e in evals]
+
     weights = dest / ("final_fp16.pt" if half else "final.pt")
     export_inference(run_dir / "checkpoint.pt", weights, half)
-    for name in ("train_log.csv", "eval_log.jsonl"):
-        shutil.copyfile(run_dir / name, dest / name)
-    with open(run_dir / "train_log.csv") as f:
-        seconds = sum(float(r["step_seconds"]) for r in csv.DictReader(f))
-    info = {"commands": commands, "threads": threads, "step": state["step"], "train": state["train"],
-            "config": state["config"], "train_minutes": seconds / 60,
-            "checkpoint_provenance": state["provenance"], **provenance("export_run")}
+    all_rows = old_rows + new_rows
+    with open(dest / "train_log.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(all_rows[0]))
+        writer.writeheader()
+        writer.writerows(all_rows)
+    (dest / "eval_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in old_evals + new_evals))
+    info = {"commands": [c for p in phases for c in p["commands"]], "threads": threads,
+            "step": offset + state["step"], "train": state["train"], "config": state["config"],
+            "train_minutes": sum(p["train_minutes"] for p in phases),
+            "checkpoint_provenance": state["provenance"], "phases": phases, **provenance("export_run")}
     (dest / "training.json").write_text(json.dumps(info, indent=2, default=str))
     return weights

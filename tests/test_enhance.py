@@ -119,3 +119,19 @@ def test_shipped_checkpoint_enhances_real_speech(tmp_path):
     assert model.cfg.name == "final"
     out = enhance.enhance_long(model, speech(0.5))
     assert out.shape == (8000,) and np.isfinite(out).all()
+
+
+def test_wiener_tuning_grows_the_grid_until_the_best_is_inside():
+    from mbsnet.audio import load_wav
+    from mbsnet.baseline import tune_wiener
+
+    clean = load_wav(ARCTIC_WAVS[0])[0][:16_000]
+    noise = np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32)
+    noisy = clean + noise * np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2))       # 0 dB white noise
+    result = tune_wiener([(clean, noisy)], oversubtractions=(1.0,), floors_db=(-20.0,), metric="si_sdr",
+                         max_extensions=10)
+    overs = sorted({g["oversubtraction"] for g in result["grid"]})
+    floors = sorted({g["floor_db"] for g in result["grid"]})
+    assert not result["at_edge"] and len(overs) > 2 and len(floors) > 2
+    assert overs[0] < result["oversubtraction"] < overs[-1] and floors[0] < result["floor_db"] < floors[-1]
+    assert result["score"] == max(g["score"] for g in result["grid"])

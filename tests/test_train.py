@@ -156,3 +156,38 @@ def test_resume_refuses_a_different_config(tmp_path):
         train.train_model(replace(TINY, channels=8), pairs(), steps=2, out=tmp_path, resume=True, **KW)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train.train_model(TINY, pairs(), steps=2, out=tmp_path / "empty", resume=True, **KW)
+
+
+def test_warm_start_takes_the_weights_and_refuses_another_config(tmp_path):
+    from mbsnet.checkpoint import CheckpointError, export_inference, warm_start_model
+
+    model, _ = train.train_model(TINY, pairs(), steps=2, out=tmp_path / "a", **KW)
+    shipped = export_inference(tmp_path / "a" / "checkpoint.pt", tmp_path / "w.pt", half=False)
+    warm = warm_start_model(shipped, TINY)
+    assert warm.training and same_weights(warm, model)
+    with pytest.raises(CheckpointError, match="d_state"):
+        warm_start_model(shipped, replace(TINY, d_state=8))
+
+
+def test_export_of_a_warm_started_run_appends_a_phase(tmp_path):
+    import csv
+    import json
+
+    from mbsnet.checkpoint import export_run, load_model, warm_start_model
+
+    train.train_model(TINY, pairs(), steps=3, out=tmp_path / "one", eval_pairs=pairs(1), eval_every=3, **KW)
+    ship = tmp_path / "ship"
+    weights = export_run(tmp_path / "one", ship, ["first"], threads=1, half=False)
+    model, _ = train.train_model(TINY, pairs(), steps=2, out=tmp_path / "two", eval_pairs=pairs(1),
+                                 eval_every=2, model=warm_start_model(weights, TINY), **KW)
+    export_run(tmp_path / "two", ship, ["second"], threads=1, half=False, continues=True, notes="warm")
+    info = json.loads((ship / "training.json").read_text())
+    assert info["step"] == 5 and info["commands"] == ["first", "second"]
+    assert [(p["first_step"], p["steps"]) for p in info["phases"]] == [(1, 3), (4, 2)]
+    assert info["phases"][1]["notes"] == "warm"
+    with open(ship / "train_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["run_phase"]), int(r["step"])) for r in rows] == [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5)]
+    evals = [json.loads(line) for line in (ship / "eval_log.jsonl").read_text().splitlines()]
+    assert [(e["run_phase"], e["step"]) for e in evals] == [(1, 3), (2, 5)]
+    assert same_weights(load_model(weights), model)

@@ -54,17 +54,23 @@ def read_train_log(path) -> dict:
 
 
 def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
-    """Loss per step (raw and moving average) and, if given, the periodic SI-SDR / PESQ evaluations."""
+    """Loss per step (raw and moving average) and, if given, the periodic SI-SDR / PESQ evaluations.
+
+    A log with a `run_phase` column (a warm-started continuation, see checkpoint.export_run) gets
+    its moving average per phase and a dashed line where each later phase starts."""
     panels = 2 if evals else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.4), squeeze=False, constrained_layout=True)
+    phase = log.get("run_phase", np.ones_like(log["step"]))
+    starts = [log["step"][np.argmax(phase == p)] for p in np.unique(phase)]
     ax = axes[0, 0]
     ax.plot(log["step"], log["loss"], color="0.75", lw=0.8, label="per step")
-    if len(log["loss"]) >= smooth:
-        kernel = np.ones(smooth) / smooth
-        ax.plot(log["step"][smooth - 1:], np.convolve(log["loss"], kernel, "valid"), color="#1e8449",
-                label=f"mean of {smooth}")
+    kernel = np.ones(smooth) / smooth
+    for i, p in enumerate(np.unique(phase)):
+        steps, loss = log["step"][phase == p], log["loss"][phase == p]
+        if len(loss) >= smooth:
+            ax.plot(steps[smooth - 1:], np.convolve(loss, kernel, "valid"), color="#1e8449",
+                    label=f"mean of {smooth}" if i == 0 else None)
     style_axes(ax, "step", "training loss", "loss")
-    ax.legend()
     if evals:
         ax = axes[0, 1]
         steps = [e["step"] for e in evals]
@@ -74,7 +80,11 @@ def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
                 label="PESQ improvement")
         ax.axhline(0, color="0.4", lw=0.8)
         style_axes(ax, "step", "improvement over noisy input", "held-out evaluation")
-        ax.legend()
+    for ax in axes[0]:
+        for i, start in enumerate(starts[1:]):
+            ax.axvline(start - 0.5, color="0.3", ls="--", lw=0.9,
+                       label="warm restart (new phase)" if i == 0 else None)
+        ax.legend(fontsize=8)
     return fig
 
 

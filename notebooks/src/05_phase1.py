@@ -21,7 +21,7 @@ has one cause. For every rung we measure:
 * **parameters** (live, below);
 * the **predicted CUDA peak** of one Adam training step on 2 s segments at batch 2 and 6, and the largest
   batch that fits a 12 GiB card (`mbsnet.memory.predict_peak`, notebook 3; no GPU needed);
-* the **CPU time** of one training step (batch 2 × 0.5 s, one thread, on a shared machine: read ratios, not
+* the **CPU time** of one training step (batch 2 × 0.25 s, one thread, on a shared machine: read ratios, not
   absolute seconds);
 * a **quality proxy**: the same short training run (same data, steps and seeds) for every preset, then
   SI-SDR improvement and PESQ on held-out synthetic speech.

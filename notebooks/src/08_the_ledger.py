@@ -26,9 +26,11 @@ What each column means here:
 * **peak b2 / b6**: the predicted CUDA peak of one Adam training step on 2 s segments at batch 2 / 6
   (`mbsnet.memory.predict_peak`; the CUDA context, ~0.5 GiB, comes on top: a 12 GiB card leaves ~11.5 GiB);
 * **max b**: the largest batch whose predicted peak fits a 12 GiB card;
-* **step s**: CPU seconds of one training step (batch 2 × 0.5 s, one thread, on a shared 2-core machine);
-* **quality proxy**: SI-SDR improvement (dB) and PESQ on 8 held-out synthetic utterances after the *same*
-  short training run for every preset, mean ± std over 2 seeds. It ranks how fast each architecture learns
+* **step s**: CPU seconds of one training step (batch 2 × 0.25 s, one thread, on a 2-core machine whose other
+  core was training the shipped model at the time), the median over the quality runs' 200 steps;
+* **quality proxy**: SI-SDR improvement (dB) and PESQ on 10 held-out synthetic utterances (their central 2 s)
+  after the *same* short training run for every preset — 200 AdamW steps of batch 2 × 0.25 s at peak lr 2e-3,
+  the same 64 training utterances — mean ± std over 2 seeds. It ranks how fast each architecture learns
   on a tiny budget; it is **not** VoiceBank-DEMAND PESQ and cannot be compared with published numbers."""),
 (CODE, """from mbsnet import ladder, presets
 from mbsnet.memory import predict_peak
@@ -38,7 +40,10 @@ rows, names = result["rows"], presets.names()
 assert result["presets"] == names
 for name in names:
     assert ladder.parameter_columns(name)["parameters"] == rows[name]["parameters"], name
-print(f"{len(names)} presets; budget of the quality proxy: {result['budget']}")"""),
+print(f"{len(names)} presets; budget of the quality proxy: {result['budget']}")
+b = result["budget"]
+assert (b["steps"], b["batch_size"], b["segment_seconds"], b["lr"], b["n_train"], b["n_eval"], b["eval_seconds"],
+        len(b["seeds"])) == (200, 2, 0.25, 0.002, 64, 10, 2.0, 2)          # what the text above says"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
 missing = [n for n in names if "quality" not in rows[n]]
 print("every preset has its quality runs" if not missing else

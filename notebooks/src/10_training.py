@@ -62,33 +62,43 @@ plt.show()"""),
 (MD, r"""## The shipped checkpoint
 
 `checkpoints/final/` holds the `final` model trained on the synthetic corpus (notebook 9) on this project's 2-core
-CPU, one thread, in the background, together with its log and provenance. Its training command and the machine:"""),
+CPU, one thread, in the background, together with its log and provenance. It trained in two phases: a first run
+from scratch on short crops, then a warm start (`python -m mbsnet train --init`: the first phase's weights, a fresh
+optimizer and a new warm-up + cosine schedule) on crops twice as long. Each phase's commands and settings:"""),
 (CODE, """import json
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, read_checkpoint
 from mbsnet.plots.enhancement import read_train_log, training_curve
 
 state = read_checkpoint(SHIPPED_CHECKPOINT)
 info = json.loads((SHIPPED_CHECKPOINT.parent / "training.json").read_text())
-print("commands:", *info["commands"], sep="\\n  ")
-print("trained :", info["train"]["steps"], "steps of batch", info["train"]["batch_size"], "x",
-      info["train"]["segment_seconds"], "s,", "lr", info["train"]["lr"])
+for i, phase in enumerate(info["phases"], 1):
+    t = phase["train"]
+    print(f"phase {i}: steps {phase['first_step']}-{phase['first_step'] + phase['steps'] - 1}, batch "
+          f"{t['batch_size']} x {t['segment_seconds']} s, peak lr {t['lr']}, {phase['train_minutes']:.0f} min")
+    print("  " + "\n  ".join(phase["commands"]))
 print("machine :", info["machine"]["processor"], "| threads:", info["threads"])
 print("stored  :", f"{SHIPPED_CHECKPOINT.stat().st_size / 2**20:.1f} MiB,", state["dtype"])
-assert state["config"] == final.to_dict()"""),
+assert state["config"] == final.to_dict()
+assert state["step"] == info["phases"][-1]["steps"] and info["step"] == sum(p["steps"] for p in info["phases"])"""),
 (CODE, """log = read_train_log(SHIPPED_CHECKPOINT.parent / "train_log.csv")
 evals = [json.loads(line) for line in (SHIPPED_CHECKPOINT.parent / "eval_log.jsonl").read_text().splitlines()]
-print(f"{len(log['step'])} logged steps, {info['train_minutes']:.0f} minutes of training")
+seconds_of_audio = sum(p["steps"] * p["train"]["batch_size"] * p["train"]["segment_seconds"] for p in info["phases"])
+print(f"{len(log['step'])} logged steps, {info['train_minutes']:.0f} minutes of training, "
+      f"{seconds_of_audio / 60:.0f} minutes of audio seen")
 fig = training_curve(log, evals)
 plt.show()"""),
-(CODE, """first, last = log["loss"][:50].mean(), log["loss"][-50:].mean()
-print(f"mean loss: first 50 steps {first:.3f}, last 50 steps {last:.3f}")
+(CODE, """phases = {p: log["loss"][log["run_phase"] == p] for p in np.unique(log["run_phase"])}
+for p, loss in phases.items():
+    print(f"phase {p:.0f} mean loss: first 50 steps {loss[:50].mean():.3f}, last 50 steps {loss[-50:].mean():.3f}")
 print("held-out evaluations (4 test utterances):")
 for e in evals:
-    print(f"  step {e['step']:4d}: SI-SDR {e['eval']['si_sdr_improvement']:+.2f} dB, PESQ {e['eval']['pesq_improvement']:+.3f}")
-assert last < first"""),
+    print(f"  phase {e['run_phase']} step {e['step']:4d}: SI-SDR {e['eval']['si_sdr_improvement']:+.2f} dB, "
+          f"PESQ {e['eval']['pesq_improvement']:+.3f}")
+first, last = phases[1][:50].mean(), phases[max(phases)][-50:].mean()
+assert all(loss[-50:].mean() < loss[:50].mean() for loss in phases.values())"""),
 (MD, r"""## Verdict"""),
 (CODE, """print(f"The final preset trains on a CPU: the live small run's loss fell from {losses[:10].mean():.3f} to "
-      f"{losses[-10:].mean():.3f}; the shipped checkpoint trained {info['train']['steps']} steps "
+      f"{losses[-10:].mean():.3f}; the shipped checkpoint trained {info['step']} steps in {len(info['phases'])} phases "
       f"({info['train_minutes']:.0f} min, one CPU thread), its loss falling from {first:.3f} to {last:.3f}.")"""),
 (MD, r"""A CPU hour is a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model achieved with it — against
 the noisy input and a classical Wiener filter, on synthetic and on real speech — is notebook 11."""),
