@@ -9,8 +9,8 @@ cells = [
 
 — *the source analysis*, on the quality the optimized model should reach
 
-That expectation is for VoiceBank-DEMAND after days of GPU training. Ours is the `final` model after about an hour on
-a CPU, on the synthetic corpus of notebook 9. So the honest questions are smaller: does it improve on its noisy
+That expectation is for VoiceBank-DEMAND after days of GPU training. Ours is the `final` model after about two hours on
+one CPU thread, on the synthetic corpus of notebook 9. So the honest questions are smaller: does it improve on its noisy
 input, does it beat a classical enhancer, and does what it learned from synthetic voices transfer to real speech?
 
 Three metrics, each against the clean reference $s$:
@@ -34,8 +34,12 @@ from mbsnet.corpus import REPO_ROOT
 result = json.loads((REPO_ROOT / "results" / "evaluation_final.json").read_text())
 print("checkpoint:", result["checkpoint"].split("/")[-2:], "step", result["checkpoint_step"])
 print("evaluated :", result["provenance"]["date"], "commit", result["provenance"]["git_commit"][:12])
-print("Wiener knobs (tuned on training pairs):",
-      {k: result["wiener"][k] for k in ("oversubtraction", "floor_db", "score")})"""),
+wiener = result["wiener"]
+print("Wiener knobs (tuned for PESQ on training pairs):",
+      {k: wiener[k] for k in ("oversubtraction", "floor_db", "score")})
+print("searched: oversubtraction", sorted({g["oversubtraction"] for g in wiener["grid"]}),
+      "x floor (dB)", sorted({g["floor_db"] for g in wiener["grid"]}))
+assert not wiener["at_edge"]      # the optimum lies inside the searched grid, not on its edge"""),
 (CODE, """def table(name, summary):
     print(f"{name}\\n  {'system':7s} {'PESQ':>6s} {'STOI':>6s} {'SI-SDR (dB)':>12s}   n")
     for system in ("noisy", "wiener", "model"):
@@ -49,6 +53,15 @@ table("real speech: CMU ARCTIC + generated noise", real)"""),
 
 fig = metric_bars({"synthetic": syn, "real (ARCTIC)": real})
 plt.show()"""),
+(MD, r"""The shipped model was trained in two phases (notebook 10). The same evaluation of the phase-1 model (780 steps,
+stored before the warm start) shows what the second phase bought:"""),
+(CODE, """phase1 = json.loads((REPO_ROOT / "results" / "evaluation_final_phase1.json").read_text())
+assert phase1["checkpoint_step"] == 780 and result["checkpoint_step"] == 1200   # steps of the last phase
+for key, name in (("synthetic", "synthetic"), ("arctic", "real ARCTIC")):
+    a, b = phase1[key]["summary"], result[key]["summary"]
+    assert a["noisy"] == b["noisy"]                         # the same test pairs
+    print(f"{name:12s} model after phase 1 -> phase 2: PESQ {a['model']['pesq']:.3f} -> {b['model']['pesq']:.3f}, "
+          f"SI-SDR {a['model']['si_sdr']:.2f} -> {b['model']['si_sdr']:.2f} dB (noisy: {b['noisy']['si_sdr']:.2f} dB)")"""),
 (MD, r"""## Per noise type
 
 Where does the model help, and where does the Wiener filter (which assumes slowly varying noise) do as well?"""),
@@ -111,19 +124,27 @@ for name, s in (("synthetic", syn), ("real ARCTIC", real)):
     print(f"{name:12s} model vs noisy: PESQ {gain(s, 'model', 'pesq'):+.2f}, STOI {gain(s, 'model', 'stoi'):+.3f}, "
           f"SI-SDR {gain(s, 'model', 'si_sdr'):+.2f} dB | Wiener vs noisy: PESQ {gain(s, 'wiener', 'pesq'):+.2f}, "
           f"SI-SDR {gain(s, 'wiener', 'si_sdr'):+.2f} dB")
-assert gain(syn, "model", "pesq") >= 0.3                  # target: +0.3 PESQ on synthetic test: met
-assert 4.5 < gain(syn, "model", "si_sdr") < 5.0           # target: +5 dB SI-SDR: missed, by under 0.5 dB
+assert gain(syn, "model", "pesq") >= 0.3                   # target: +0.3 PESQ on synthetic test: met
+assert gain(syn, "model", "si_sdr") >= 5                   # target: +5 dB SI-SDR on synthetic test: met
+assert syn["model"]["pesq"] > syn["wiener"]["pesq"]        # target: beat Wiener on PESQ: met on synthetic ...
+assert real["wiener"]["pesq"] > real["model"]["pesq"]      # ... but not on real speech
 assert syn["model"]["si_sdr"] > syn["wiener"]["si_sdr"] and real["model"]["si_sdr"] > real["wiener"]["si_sdr"]
-assert syn["wiener"]["pesq"] > syn["model"]["pesq"]       # target: beat Wiener on PESQ: missed
-assert gain(real, "model", "pesq") > 0 and gain(real, "model", "si_sdr") > 3   # transfers to real speech"""),
-(MD, r"""After about 70 minutes of single-thread CPU training (780 steps of 2 × 0.5 s — about 13 minutes of audio, a fifth
-of one pass over the training split), the `final` model improves on its input on both test sets and on
-every noise type: on synthetic speech by more than 0.3 PESQ and by more than 4.5 dB SI-SDR, well ahead of the Wiener
-filter on SI-SDR. On PESQ the tuned Wiener filter is still ahead: the model removes more noise but has not yet
-learned to do it without audible artefacts, and PESQ punishes those. On real recorded speech it keeps its SI-SDR gain
-(over 4 dB) but its PESQ gain shrinks: synthetic voices are not people. The held-out curve in notebook 10 was still
-rising when training stopped; the remedy is more training — which the memory fixes of notebooks 4–8 make possible on
-a GPU, at batch sizes the seed could not reach."""),
+assert 0 < gain(real, "model", "pesq") < 0.1 and gain(real, "model", "si_sdr") > 5   # transfers to real speech"""),
+(MD, r"""After about two hours of single-thread CPU training (780 steps of 2 × 0.5 s, then 1200 steps of 2 × 1 s from a
+warm start: 53 minutes of audio, under one pass over the 69-minute training split), the `final` model meets the
+three targets on the synthetic test set: more than +0.3 PESQ, more than +5 dB SI-SDR, and a higher PESQ than the
+tuned Wiener filter, whose SI-SDR it beats by more than 3 dB. It improves on its input for every noise type. The
+second phase is what crossed the SI-SDR and Wiener lines; the first phase alone stopped at +4.6 dB and just below
+the Wiener filter's PESQ.
+
+On real recorded speech the picture splits. The SI-SDR gain transfers in full (more than +5 dB, ahead of the Wiener
+filter), but the PESQ gain is small and the Wiener filter, which knows nothing about voices, is ahead of the model
+on PESQ; the second phase, trained only on eSpeak voices, moved real-speech PESQ slightly *down* while it moved
+synthetic PESQ up. The model removes noise from real speech as well as from synthetic speech but learned to
+reconstruct the spectral detail of eSpeak's voices, not of people: a synthetic-to-real gap, which training on
+recorded speech (VoiceBank-DEMAND, `--data voicebank:PATH`) addresses and more CPU time on eSpeak would not. The
+memory fixes of notebooks 4–8 make that training possible on a 12 GiB GPU, at batch sizes the seed could not
+reach."""),
 ]
 
 nb = nbf.v4.new_notebook()
