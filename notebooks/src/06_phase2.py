@@ -52,6 +52,18 @@ half = rows["expand1"]["parameter_groups"]["encoders (Mamba)"] // 2
 assert saved == half
 print(f"shared encoder: -{saved:,} parameters (exactly one encoder; source: -1.5M), "
       f"-{mem:.0%} of the predicted batch-6 peak")"""),
+(MD, r"""The source's premise is that magnitude and phase can share their features. At an equal budget, one encoder
+against two, on the ladder's rung and on the path to `final` (cross-band still bidirectional):"""),
+(CODE, """# NBVAL_IGNORE_OUTPUT
+claim_shared = [ladder.compare(result, a, b, m) for a, b in
+                [("expand1", "shared_encoder"), ("crossband_bi_expand1", "crossband_bi_shared_encoder")]
+                for m in ("si_sdr_improvement", "pesq")]
+for c in claim_shared:
+    print(f"{c['metric']:<19} {c['b']:<28} - {c['a']:<21}: {c['difference']:+.3f} "
+          f"(threshold {c['threshold']:.3f}) -> {c['verdict']}")
+assert [c["verdict"] for c in claim_shared] == ["b better", "within noise", "within noise", "within noise"]"""),
+(MD, r"""Sharing costs nothing the proxy can see; on the ladder's rung the shared model even crosses the noisy input's
+SI-SDR within the budget while the two-encoder model does not. Half the encoder for free: the premise holds."""),
 (MD, r"""## Step 5: unidirectional temporal Mamba
 
 > **Impact**: -40% memory, -40% params for temporal layers … **Performance**: SEMamba shows minimal loss
@@ -80,13 +92,14 @@ for c in claim4:
     unit = "dB" if c["metric"] == "si_sdr_improvement" else "PESQ"
     print(f"{c['metric']:<19} {c['b']:<26} - {c['a']:<26}: {c['difference']:+.3f} {unit} "
           f"(noise threshold {c['threshold']:.3f}) -> {c['verdict']}")
-assert claim4[0]["verdict"] == claim4[2]["verdict"] == "b worse"         # on the ladder's rung
-assert claim4[1]["verdict"] == claim4[3]["verdict"] == "within noise"   # at the final model's scale"""),
-(MD, r"""Two answers. On the ladder's rung (per-band decoders), dropping the backward pass costs more than the noise,
-in SI-SDR and in PESQ — far more than the "< 0.05 PESQ" the source expects, on this proxy. At the final model's
-scale (shared-hidden decoders, cross-band still bidirectional) the difference is within noise. So unidirectional
-time is not free; how much it costs depends on the rest of the model, and a 12-step proxy cannot say what it
-costs after full training."""),
+assert [c["verdict"] for c in claim4] == ["within noise", "b better", "b better", "b better"]"""),
+(MD, r"""The source expects a small loss ("< 0.05 PESQ"). The proxy measures the opposite sign: at an equal budget of
+200 short steps the *unidirectional* models are ahead — in PESQ on the ladder's rung (SI-SDR within noise), and in
+both metrics, by about twice the threshold, at the final model's scale. What this measures is how fast each model learns
+from 0.25 s crops, not what it reaches: a backward pass has little context to add over 32 frames, and it doubles
+the temporal Mamba work the optimizer must coordinate. Notebook 8 checks with a 4× larger budget whether the gap
+is one of speed or of capacity; published systems (SEMamba, MP-SENet's conformers) keep temporal context in both
+directions."""),
 (MD, r"""## Step 6: single-Linear output nets
 
 > BSRNN uses single Linear layer (128→128) … **Reduction**: **-96K params**
@@ -100,10 +113,17 @@ assert saved == 2 * (mlp - linear) == 98_816
 print(f"output nets: -{saved:,} parameters = 2 x ({mlp:,} - {linear:,}) (source: -96K), "
       f"{mem:+.1%} of the predicted batch-6 peak")"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
-claim5 = ladder.compare(result, "temporal_uni", "linear_output")
-print(f"SI-SDR improvement, linear_output - temporal_uni: {claim5['difference']:+.2f} dB "
-      f"(threshold {claim5['threshold']:.2f}) -> {claim5['verdict']}")
-assert claim5["verdict"] == 'within noise'"""),
+claim5 = [ladder.compare(result, "temporal_uni", "linear_output", m) for m in ("si_sdr_improvement", "pesq")]
+for c in claim5:
+    print(f"{c['metric']:<19} linear_output - temporal_uni: {c['difference']:+.3f} "
+          f"(threshold {c['threshold']:.3f}) -> {c['verdict']}")
+per_seed = rows["linear_output"]["quality"]["si_sdr_improvement"]
+print(f"linear_output, SI-SDR improvement per seed: {per_seed['min']:+.2f} and {per_seed['max']:+.2f} dB")
+assert [c["verdict"] for c in claim5] == ["within noise", "b worse"]"""),
+(MD, r"""The single Linear costs PESQ just past the noise threshold; in SI-SDR the difference is within noise only
+because one of `linear_output`'s two runs learned as fast as its parent and the other did not (the widest
+seed-to-seed spread on the ladder). The source expects "minimal quality loss"; at this budget the evidence
+leans the other way, weakly. `final` keeps the MLP output nets."""),
 (MD, r"""## Phase 2, predicted vs measured
 
 One memory prediction recomputed live (a full training step on meta tensors):"""),
@@ -120,7 +140,8 @@ print(ladder.table(result, phase2 + ["crossband_bi_shared_encoder"]))"""),
 (MD, r"""**Verdict (phase 2).** Memory falls even more than the source predicts, mostly thanks to the shared encoder
 (which halves the activations that dominate the peak); the batch-size target is passed with a wide margin.
 The parameter prediction misses again: phase 2 ends at 4.77M, not ~2.5M, because the decoders (4.37M) are
-still there. The quality cost of each step is shown above, against the proxy's seed-to-seed noise."""),
+still there. On quality at an equal short budget: the shared encoder costs nothing measurable, unidirectional
+time learns *faster* (notebook 8 asks whether that lasts), and the single-Linear output nets cost a little PESQ."""),
 ]
 
 nb = nbf.v4.new_notebook()

@@ -99,17 +99,18 @@ assert n_params(per_band) == 2_187_265 and n_params(shared) == 198_145"""),
 (MD, r"""Quality at an equal budget, each rung against its parent (the noise threshold comes from the seed-to-seed
 spread pooled over every trained preset; see notebook 8):"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
-steps3 = [ladder.compare(result, presets.parent(n), n) for n in phase3[1:]]
+steps3 = [ladder.compare(result, presets.parent(n), n, m) for n in phase3[1:]
+          for m in ("si_sdr_improvement", "pesq")]
 for c in steps3:
-    print(f"{c['b']:<13} - {c['a']:<13}: {c['difference']:+.2f} dB SI-SDR improvement "
-          f"(threshold {c['threshold']:.2f}) -> {c['verdict']}")
-assert [c["verdict"] for c in steps3] == ["within noise", "within noise", "b better"]
-assert all(rows[n]["quality"]["si_sdr_improvement"]["mean"] < 0 for n in phase3)   # still below the input"""),
-(MD, r"""d_state 8 and 3 layers cost nothing measurable at this budget. The slim decoders are the one change in
-the whole ladder that the proxy separates from the noise, and in their favour: with one hidden layer shared by
-31 bands, each update trains it on every band at once, so it learns much faster in a short run. Every one of
-these presets is still *worse* than the noisy input in SI-SDR after 12 steps (a negative improvement): the
-proxy ranks early learning speed, not final quality."""),
+    unit = "dB SI-SDR improvement" if c["metric"] == "si_sdr_improvement" else "PESQ"
+    print(f"{c['b']:<13} - {c['a']:<13}: {c['difference']:+.3f} {unit} "
+          f"(threshold {c['threshold']:.3f}) -> {c['verdict']}")
+assert all(c["verdict"] == "within noise" for c in steps3)
+assert all(rows[n]["quality"]["si_sdr_improvement"]["min"] > 0 for n in phase3[1:])   # every run beats the input"""),
+(MD, r"""None of the three steps changes the proxy beyond its noise, in either metric: d_state 8, three layers and
+decoders with one hidden layer shared by 31 bands all learn as well as their parents within 200 steps, and every
+run of them ends above the noisy input in SI-SDR. The decoder step is the one that matters for size — it removes
+85% of what is left — and, on this evidence, it is free."""),
 (MD, r"""One prediction recomputed live:"""),
 (CODE, """assert predict_peak(presets.get("slim_decoder"), 6).peak_bytes == rows["slim_decoder"]["peak_b6_bytes"]
 end = rows["slim_decoder"]

@@ -130,10 +130,10 @@ claim3 = [ladder.compare(result, bi, uni) for bi, uni in [("crossband_bi_expand1
           ("crossband_bi_shared_encoder", "shared_encoder"), ("recompute_scan", "crossband_uni")]]
 claim4 = [ladder.compare(result, bi, uni) for bi, uni in [("shared_encoder", "temporal_uni"),
           ("crossband_bi_slim_decoder", "crossband_bi_temporal_uni")]]
-claim5 = ladder.compare(result, "temporal_uni", "linear_output")
-decoders = ladder.compare(result, "layers3", "slim_decoder")
+claim5 = [ladder.compare(result, "temporal_uni", "linear_output", m) for m in ("si_sdr_improvement", "pesq")]
+decoders = [ladder.compare(result, "layers3", "slim_decoder", m) for m in ("si_sdr_improvement", "pesq")]
 for title, cs in [("3 cross-band uni vs bi", claim3), ("4 temporal uni vs bi", claim4),
-                  ("5 single-Linear output", [claim5]), ("6 slim decoders", [decoders])]:
+                  ("5 single-Linear output", claim5), ("6 slim decoders", decoders)]:
     print(f"claim {title}:\\n  " + "\\n  ".join(show(c) for c in cs))"""),
 (CODE, """groups = rows["seed"]["parameter_groups"]
 share = groups["decoders"] / rows["seed"]["parameters"]
@@ -157,49 +157,65 @@ print(f"final: {rows['final']['parameters']:,} parameters (target <= 2.7M), pred
       f"{rows['final']['max_batch_12gib']}")
 assert rows["final"]["parameters"] <= 2_700_000 and p6.peak_gib <= 6"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
-vs_seed = [ladder.compare(result, "seed", "final", m) for m in ("si_sdr_improvement", "pesq")]
-vs_slim = [ladder.compare(result, "final", "slim_decoder", m) for m in ("si_sdr_improvement", "pesq")]
-for c in vs_seed + vs_slim:
+metrics = ("si_sdr_improvement", "pesq")
+vs_seed = [ladder.compare(result, "seed", "final", m) for m in metrics]
+vs_slim = [ladder.compare(result, "final", "slim_decoder", m) for m in metrics]
+vs_tuni = [ladder.compare(result, "final", "crossband_bi_temporal_uni", m) for m in metrics]
+for c in vs_seed + vs_slim + vs_tuni:
     print(show(c))
-assert all(c["verdict"] != "b worse" for c in vs_seed)   # final is no worse than the seed (where measured)"""),
+assert all(c["verdict"] == "within noise" for c in vs_seed)     # final is no worse than the seed, within noise
+assert all(c["verdict"] == "b better" for c in vs_slim + vs_tuni)   # ... but two cheaper rungs learn faster"""),
 (MD, r"""## Verdicts
 
 What the ladder settles, and what it cannot:"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
-dec = ladder.compare(result, "layers3", "slim_decoder")
-pesq_dec = ladder.compare(result, "layers3", "slim_decoder", "pesq")
 print(f"* Decoders (the missing step): sharing the decoders' hidden layer removes "
-      f"{rows['layers3']['parameters'] - rows['slim_decoder']['parameters']:,} parameters and, at this budget, "
-      f"learns faster: {dec['difference']:+.1f} dB SI-SDR improvement, {pesq_dec['difference']:+.2f} PESQ "
-      f"(thresholds {dec['threshold']:.1f} dB, {pesq_dec['threshold']:.2f}) -> {dec['verdict']}.")
-print(f"* Cross-band direction (claim 3): all {len(claim3)} pairs within the noise "
-      f"({noise['si_sdr_improvement']:.1f} dB seed-to-seed): the proxy cannot separate them.")
+      f"{rows['layers3']['parameters'] - rows['slim_decoder']['parameters']:,} parameters; quality: "
+      f"{show(decoders[0])}; {show(decoders[1])}.")
+print(f"* Cross-band direction (claim 3): {sum(c['verdict'] == 'within noise' for c in claim3)} of {len(claim3)} "
+      f"pairs within the noise ({noise['si_sdr_improvement']:.1f} dB seed-to-seed); the exception: {show(claim3[1])}.")
 print(f"* Temporal direction (claim 4): {show(claim4[0])} on the ladder's rung; {show(claim4[1])} at the "
       f"final model's scale.")
-print(f"* Output nets (claim 5): {show(claim5)}.")
-vs = ladder.compare(result, "seed", "final", "pesq")
-print(f"* final vs seed: {show(vs_seed[0])}; {show(vs)}.")
-assert dec["verdict"] == "b better" and pesq_dec["verdict"] == "b better"
-assert all(c["verdict"] == "within noise" for c in claim3 + [claim5])
-assert [c["verdict"] for c in claim4] == ["b worse", "within noise"]"""),
+print(f"* Output nets (claim 5): {show(claim5[0])}; {show(claim5[1])}.")
+print(f"* final vs seed: {show(vs_seed[0])}; {show(vs_seed[1])}.")
+assert [c["verdict"] for c in decoders] == ["within noise", "within noise"]
+assert [c["verdict"] for c in claim3] == ["within noise", "b better", "within noise"]
+assert [c["verdict"] for c in claim4] == ["within noise", "b better"]
+assert [c["verdict"] for c in claim5] == ["within noise", "b worse"]"""),
 (CODE, """f, slim, tuni = rows["final"], rows["slim_decoder"], rows["crossband_bi_temporal_uni"]
 assert round(f["parameters"] / 1e6, 2) == 1.35 and round(f["peak_b6_gib"], 2) == 4.77 and f["max_batch_12gib"] == 14
 assert round(slim["parameters"] / 1e6, 2) == 0.72 and round(slim["peak_b6_gib"], 2) == 2.14 > 2
 assert round(tuni["parameters"] / 1e6, 2) == 0.98 and round(tuni["peak_b6_gib"], 2) == 3.47
-assert min(r["peak_b6_gib"] for r in rows.values()) > 2          # no rung reaches the 2 GiB moonshot
-assert all(c["verdict"] == "within noise" for c in vs_slim)      # final vs slim_decoder: not separable"""),
+assert min(r["peak_b6_gib"] for r in rows.values()) > 2          # no rung reaches the 2 GiB moonshot"""),
+(MD, r"""## Speed or capacity? The same comparison with a 4× budget
+
+On the short proxy, the presets that run Mamba in one direction along time (`temporal_uni` and everything after
+it, and `crossband_bi_temporal_uni`) are the fast learners, and `final`, bidirectional along time, is behind two
+cheaper rungs. A 200-step run on 0.25 s crops cannot say whether that is speed (the bidirectional model needs more
+steps, or more context than 32 frames, to use its backward pass) or capacity. So `final` and
+`crossband_bi_temporal_uni` — the same model but for the temporal direction — were trained again with twice the
+steps on crops twice as long (`python -m mbsnet ladder --presets final,crossband_bi_temporal_uni --steps 400
+--segment-seconds 0.5 --workers 2 --no-timing --out results/ladder_longer.json`), same corpus, seeds and
+evaluation clips:"""),
+(CODE, """# NBVAL_IGNORE_OUTPUT
+longer = ladder.load(ladder.REPO_ROOT / "results" / "ladder_longer.json")
+print("budget:", longer["budget"])
+for name in ("final", "crossband_bi_temporal_uni"):
+    for label, res in (("200 x 0.25 s", result), ("400 x 0.5 s ", longer)):
+        q = res["rows"][name]["quality"]
+        print(f"{name:<26} {label}: SI-SDR improvement {q['si_sdr_improvement']['mean']:+6.2f} "
+              f"± {q['si_sdr_improvement']['std']:.2f} dB, PESQ {q['pesq']['mean']:.3f} ± {q['pesq']['std']:.3f}")
+gap = [ladder.compare(longer, "final", "crossband_bi_temporal_uni", m) for m in metrics]
+for c in gap:
+    print("4x budget:", show(c))
+LONGER_VERDICT"""),
+(MD, r"""LONGER_TEXT"""),
 (MD, r"""**The final model.** `final` (1.35M parameters, 4.77 GiB predicted at batch 6, max batch 14 on a 12 GiB card)
-meets the parameter and memory targets with a wide margin; the 2 GiB moonshot is not met by `final`, nor by any
-preset of the ladder (the cheapest, `slim_decoder`, needs 2.14 GiB at batch 6). Its quality proxy is within noise
-of `slim_decoder` (0.72M parameters, 2.14 GiB), the cheapest rung: on this evidence `slim_decoder` would be
-as good a choice and cheaper — with the caveat that it is unidirectional in time, which the ladder's own
-rung (`shared_encoder` → `temporal_uni`) shows can cost quality. `final` keeps bidirectional Mamba along time
-(claim 4: a measurable loss without it on the ladder's rung, none separable at the final model's scale) and
-across bands (claim 3: no separable difference at any scale, so the seed's choice stays; the published
-evidence favours it: SEMamba and BSRNN are bidirectional). What the temporal direction costs is measured above:
-1.35M vs 0.98M parameters and 4.77 vs 3.47 GiB at batch 6 for `final` vs `crossband_bi_temporal_uni`. Against the
-seed, `final`'s proxy is within noise in SI-SDR and not worse in PESQ. A longer training run on real speech,
-not this 12-step proxy, is what can settle the direction questions."""),
+meets the parameter and memory targets with a wide margin, and its quality proxy is within noise of the seed's in
+both metrics. The 2 GiB moonshot is not met by `final`, nor by any preset of the ladder (the cheapest,
+`slim_decoder`, needs 2.14 GiB at batch 6). `final` = seed + recompute scan + expand 1 + shared encoder + shared-hidden
+decoders: every change in it is one the proxy finds free (notebooks 5–7), and it keeps the seed's bidirectional
+Mamba along time and across bands. FINAL_TEXT"""),
 ]
 
 nb = nbf.v4.new_notebook()
