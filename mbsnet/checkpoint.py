@@ -106,7 +106,7 @@ def export_inference(src, dst, half: bool = True) -> Path:
 
 def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True,
                continues: bool = False, notes: str | None = None) -> Path:
-    """Ship a training run: `dest`/final_fp16.pt (weights only), its logs, and training.json.
+    """Ship a training run: `dest`/NAME_fp16.pt (weights only; NAME = the preset), its logs, and training.json.
 
     run_dir: a `train --out` folder (checkpoint.pt, train_log.csv, eval_log.jsonl).
     commands: every command that ran (the first run and each --resume), for provenance.
@@ -147,7 +147,7 @@ def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = Tr
     new_rows = [{"run_phase": number, **r, "step": int(r["step"]) + offset} for r in rows]
     new_evals = [{"run_phase": number, **e, "step": e["step"] + offset} for e in evals]
 
-    weights = dest / ("final_fp16.pt" if half else "final.pt")
+    weights = dest / (f"{state['config']['name']}_fp16.pt" if half else f"{state['config']['name']}.pt")
     export_inference(run_dir / "checkpoint.pt", weights, half)
     all_rows = old_rows + new_rows
     with open(dest / "train_log.csv", "w", newline="") as f:
