@@ -278,8 +278,8 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
 
     Quality runs go to a pool of `workers` processes (longest first) while the main process
     computes parameters, predicted memory and the dedicated step timings; with workers=1 they
-    run in this process, last. The result is saved after each quality run. `merge`: other stored results (same budget) whose quality runs
-    are taken over, e.g. from a second process that ran part of the presets. With `resume`, quality
+    run in this process, last. The result is saved after each quality run. `merge`: other stored
+    results (same budget) whose quality runs are taken over, e.g. from a second process that ran part of the presets. With `resume`, quality
     runs already stored in `out` with the same budget are kept.
     """
     import multiprocessing
@@ -332,15 +332,16 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         futures = {pool.submit(quality_run, p, s, budget, corpus_root): (p, s)
                    for p, s in jobs} if pool else {}
 
+        def store(run):
+            """Keep a finished quality run and save at once, so a long ladder keeps its progress."""
+            runs[(run["preset"], run["seed"])] = run
+            fill_quality()
+            save()
+
         def collect(done):
-            """Store finished quality runs (saved at once, so a long run keeps its progress)."""
             for future in done:
                 futures.pop(future)
-                run = future.result()
-                runs[(run["preset"], run["seed"])] = run
-            if done:
-                fill_quality()
-                save()
+                store(future.result())
 
         for name in tqdm(names, desc="parameters", disable=not progress):
             result["rows"][name].update(parameter_columns(name))
@@ -366,13 +367,13 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
             result["rows"][name]["dedicated_step_seconds"] = times
             collect([f for f in futures if f.done()])
         save()
-        for future in tqdm(as_completed(list(futures)), total=len(futures), desc="quality runs",
-                           disable=not progress):
-            collect([future])
-        for p, s in tqdm(jobs if pool is None else [], desc="quality runs", disable=not progress):
-            runs[(p, s)] = quality_run(p, s, budget, corpus_root)
-            fill_quality()
-            save()
+        if pool is None:
+            for p, s in tqdm(jobs, desc="quality runs", disable=not progress):
+                store(quality_run(p, s, budget, corpus_root))
+        else:
+            for future in tqdm(as_completed(list(futures)), total=len(futures), desc="quality runs",
+                               disable=not progress):
+                collect([future])
     fill_quality()
     for name, row in result["rows"].items():
         if "quality" not in row and row.get("dedicated_step_seconds"):
