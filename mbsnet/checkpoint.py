@@ -84,12 +84,18 @@ def load_model(path=None, device="cpu") -> MBSNet:
     return model.to(device).eval()
 
 
+def architecture_diff(a: MBSNetConfig, b: MBSNetConfig) -> dict:
+    """{field: (a's value, b's value)} for every field but the name where `a` and `b` differ."""
+    return {k: (v, getattr(b, k)) for k, v in a.to_dict().items() if k != "name" and getattr(b, k) != v}
+
+
 def warm_start_model(path, cfg: MBSNetConfig) -> MBSNet:
     """The weights of checkpoint `path` in a trainable fp32 model of `cfg`, for a warm start
-    (fresh optimizer and schedule). CheckpointError if the checkpoint holds another config."""
+    (fresh optimizer and schedule). CheckpointError if the checkpoint holds another architecture;
+    the preset name may differ (a candidate promoted to `final` keeps its weights)."""
     stored = config_from(read_checkpoint(path))
-    if stored != cfg:
-        diff = {k: (v, getattr(cfg, k)) for k, v in stored.to_dict().items() if getattr(cfg, k) != v}
+    diff = architecture_diff(stored, cfg)
+    if diff:
         raise CheckpointError(f"--init: {path} holds config {stored.name!r}, which differs from "
                               f"{cfg.name!r} in {diff} (stored, wanted)")
     return load_model(path).train()
@@ -131,7 +137,7 @@ def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = Tr
     phases, offset, old_rows, old_evals = [], 0, [], []
     if continues:
         old = json.loads((dest / "training.json").read_text())
-        if old["config"] != json.loads(json.dumps(state["config"])):  # as stored: tuples -> lists
+        if architecture_diff(config_from(old), config_from(state)):
             raise CheckpointError(f"{run_dir} trained another config than the one shipped in {dest}")
         phases = old.get("phases") or [{k: old.get(k) for k in
                                         ("commands", "threads", "train", "train_minutes",

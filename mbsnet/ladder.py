@@ -21,6 +21,7 @@ CLI: python -m mbsnet ladder [--json] [--out results/ladder.json] [--quick] [--p
 from __future__ import annotations
 
 import contextlib
+import json
 import statistics
 import sys
 import time
@@ -137,6 +138,17 @@ def quality_groups(names) -> dict[str, list[str]]:
     return out
 
 
+def still_valid(run: dict, groups: dict[str, list[str]]) -> bool:
+    """Whether a stored quality run can be taken over: its preset is still a trained
+    representative and, where the run recorded its config, the preset still has that config
+    (a preset redefined since, e.g. `final`, is trained again)."""
+    name = run["preset"]
+    if name not in groups:
+        return False
+    as_stored = lambda d: json.loads(json.dumps(d))  # tuples -> lists, as in a loaded file
+    return "config" not in run or as_stored(run["config"]) == as_stored(presets.get(name).to_dict())
+
+
 def relative_cost(name: str) -> float:
     """A rough training cost (for scheduling the longest runs first): scan work per step."""
     cfg = presets.get(name)
@@ -189,7 +201,8 @@ def _one_thread():
 def quality_run(name: str, seed: int, budget: ProxyBudget, corpus_root) -> dict:
     """Train preset `name` with `budget` and `seed`, evaluate on the held-out pairs.
 
-    Returns {"preset", "seed", metrics of mbsnet.train.evaluate_model, "final_loss",
+    Returns {"preset", "seed", "config" (the preset's fields, so a stored run can be matched to
+    its preset later), metrics of mbsnet.train.evaluate_model, "final_loss",
     "step_seconds": [...], "train_seconds", "eval_seconds"}.
     """
     import torch
@@ -208,7 +221,8 @@ def quality_run(name: str, seed: int, budget: ProxyBudget, corpus_root) -> dict:
         with torch.no_grad():
             metrics = evaluate_model(model, eval_pairs(corpus_root, budget))
     steps = [h for h in history if "loss" in h]
-    return {"preset": name, "seed": seed, **metrics, "final_loss": steps[-1]["loss"],
+    return {"preset": name, "seed": seed, "config": presets.get(name).to_dict(), **metrics,
+            "final_loss": steps[-1]["loss"],
             "step_seconds": [h["step_seconds"] for h in steps],
             "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - start}
 
@@ -296,15 +310,15 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         raise ValueError(f"workers must be >= 1, got {workers}")
     corpus_root = Path(proxy_corpus(budget, corpus_root, progress))
     previous = load(out) if resume and out is not None and Path(out).exists() else None
+    groups = quality_groups(names)
     runs: dict = {}
     if previous and previous.get("budget") == budget.to_dict():
-        runs = {(r["preset"], r["seed"]): r for r in previous.get("runs", [])}
+        runs = {(r["preset"], r["seed"]): r for r in previous.get("runs", []) if still_valid(r, groups)}
     for path in merge or ():
         other = load(path)
         if other.get("budget") != budget.to_dict():
             raise ValueError(f"{path} was run with another budget: {other.get('budget')}")
-        runs.update({(r["preset"], r["seed"]): r for r in other.get("runs", [])})
-    groups = quality_groups(names)
+        runs.update({(r["preset"], r["seed"]): r for r in other.get("runs", []) if still_valid(r, groups)})
     result = {"budget": budget.to_dict(), "presets": names, "corpus": str(corpus_root),
               "memory_seconds": MEMORY_SECONDS, "gpu": GPU, "quality_groups": groups,
               "rows": {n: {"preset": n, "parent": presets.parent(n),

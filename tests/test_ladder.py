@@ -12,15 +12,16 @@ LEDGER = Path(__file__).resolve().parent.parent / "results" / "ladder.json"
 
 def test_variants_reach_the_final_configuration_one_change_at_a_time():
     final = presets.get("final").to_dict()
-    route = presets.get("crossband_bi_slim_decoder").to_dict()
+    route = presets.get("crossband_bi_temporal_uni").to_dict()
     final.pop("name"), route.pop("name")
     assert route == final
-    chain, name = [], "crossband_bi_slim_decoder"
+    chain, name = [], "crossband_bi_temporal_uni"
     while name is not None:
         chain.append(name)
         name = presets.parent(name)
     assert chain[::-1] == ["seed", "recompute_scan", "crossband_bi_expand1",
-                           "crossband_bi_shared_encoder", "crossband_bi_slim_decoder"]
+                           "crossband_bi_shared_encoder", "crossband_bi_slim_decoder",
+                           "crossband_bi_temporal_uni"]
 
 
 def test_cross_band_and_temporal_variants_differ_only_in_direction():
@@ -30,13 +31,14 @@ def test_cross_band_and_temporal_variants_differ_only_in_direction():
 
     assert diff("expand1", "crossband_bi_expand1") == {"crossband_direction"}
     assert diff("shared_encoder", "crossband_bi_shared_encoder") == {"crossband_direction"}
-    assert diff("final", "crossband_bi_temporal_uni") == {"temporal_direction"}
+    assert diff("crossband_bi_slim_decoder", "crossband_bi_temporal_uni") == {"temporal_direction"}
 
 
 def test_presets_with_the_same_function_share_their_quality_runs():
     groups = ladder.quality_groups(presets.names())
     assert groups["recompute_scan"] == ["seed", "recompute_scan"]
-    assert groups["crossband_bi_slim_decoder"] == ["crossband_bi_slim_decoder", "final"]
+    assert groups["crossband_bi_slim_decoder"] == ["crossband_bi_slim_decoder"]
+    assert groups["crossband_bi_temporal_uni"] == ["crossband_bi_temporal_uni", "final"]
     assert sorted(m for ms in groups.values() for m in ms) == sorted(presets.names())
 
 
@@ -106,3 +108,14 @@ def test_stored_ledger_has_every_measured_column():
     for name in presets.names():
         assert result["rows"][name]["quality"]["si_sdr_improvement"]["n"] >= 2, name
         assert result["rows"][name]["quality"]["pesq"]["n"] >= 2, name
+
+
+def test_stored_runs_of_a_redefined_preset_are_not_taken_over():
+    groups = ladder.quality_groups(["crossband_bi_slim_decoder", "crossband_bi_temporal_uni", "final"])
+    current = presets.get("crossband_bi_temporal_uni").to_dict()
+    assert ladder.still_valid({"preset": "crossband_bi_temporal_uni", "config": current}, groups)
+    assert ladder.still_valid({"preset": "crossband_bi_temporal_uni"}, groups)  # stored before configs were
+    stale = presets.get("crossband_bi_slim_decoder").to_dict() | {"name": "crossband_bi_temporal_uni"}
+    assert not ladder.still_valid({"preset": "crossband_bi_temporal_uni", "config": stale}, groups)
+    # `final` shares crossband_bi_temporal_uni's runs, so runs stored under its name are orphans.
+    assert not ladder.still_valid({"preset": "final", "config": presets.get("final").to_dict()}, groups)
