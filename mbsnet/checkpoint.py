@@ -98,7 +98,9 @@ def warm_start_model(path, cfg: MBSNetConfig) -> MBSNet:
     if diff:
         raise CheckpointError(f"--init: {path} holds config {stored.name!r}, which differs from "
                               f"{cfg.name!r} in {diff} (stored, wanted)")
-    return load_model(path).train()
+    model = build_model(cfg)      # `cfg`, not the stored config: the run saves the name it trains under
+    model.load_state_dict(load_model(path).state_dict())
+    return model.train()
 
 
 def export_inference(src, dst, half: bool = True) -> Path:

@@ -229,7 +229,9 @@ def spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, compress: float =
                   eps: float = 1e-8) -> torch.Tensor:
     """The original's loss: 0.5 L1 on real/imag + 0.5 L1 on magnitude ** 0.3.
 
-    estimate, clean: complex STFTs (b, f, t).
+    The original's step, which the predictor reproduces; the trainer (`mbsnet.losses`) takes the
+    real/imag term on the compressed spectrum instead, with the same predicted peak (the loss
+    runs below the peak; tests/test_memory.py checks it). estimate, clean: complex STFTs (b, f, t).
     """
     complex_term = F.l1_loss(torch.view_as_real(estimate), torch.view_as_real(clean))
     magnitude_term = F.l1_loss((estimate.abs() + eps) ** compress, (clean.abs() + eps) ** compress)
@@ -276,7 +278,7 @@ def warm_up_optimizer(model: nn.Module, optimizer) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
-def _tracked_step(model, optimizer, noisy, clean, tracker: LiveMemoryTracker) -> None:
+def _tracked_step(model, optimizer, noisy, clean, tracker: LiveMemoryTracker, loss_fn=None) -> None:
     """One steady-state training step under `tracker`: forward, loss, backward, optimizer step.
 
     The optimizer state exists already (see `warm_up_optimizer`), as from the second step on.
@@ -300,7 +302,7 @@ def _tracked_step(model, optimizer, noisy, clean, tracker: LiveMemoryTracker) ->
                 estimate = model(noisy)
                 tracker.set_phase("loss")
                 tracker.module = "(loss)"
-                loss = spectral_loss(estimate, clean)
+                loss = (loss_fn or spectral_loss)(estimate, clean)
             del estimate
             tracker.set_phase("backward")
             tracker.module = "(backward)"
@@ -402,11 +404,12 @@ def _compress(timeline, max_points: int = 4000):
 # Public entry points
 # ---------------------------------------------------------------------------------------------
 def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
-                 optimizer: str = "adam", round_to: int = CUDA_BLOCK) -> MemoryReport:
+                 optimizer: str = "adam", round_to: int = CUDA_BLOCK, loss_fn=None) -> MemoryReport:
     """Predict the CUDA peak (max_memory_allocated) of one training step, without allocating.
 
     The step: model forward on a complex STFT (b, 257, cfg.frames(seconds)), `spectral_loss`
-    against a clean STFT, backward, one `optimizer` step (Adam: 2 fp32 states per parameter).
+    (the original's; or `loss_fn(estimate, clean) -> scalar tensor`) against a clean STFT,
+    backward, one `optimizer` step (Adam: 2 fp32 states per parameter).
     Runs on meta tensors (shapes and dtypes only: about 5x faster than FakeTensorMode here, and
     the same bytes); every allocation is rounded up to `round_to` bytes as on CUDA.
     """
@@ -418,7 +421,7 @@ def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
     opt = make_optimizer(model, optimizer)
     noisy, clean = _random_inputs(cfg, batch_size, frames, device="meta")
     tracker = LiveMemoryTracker(round_to, device="meta")
-    _tracked_step(model, opt, noisy, clean, tracker)
+    _tracked_step(model, opt, noisy, clean, tracker, loss_fn)
     return _report(tracker, cfg, batch_size, seconds, frames, optimizer, "meta-tensor prediction",
                    time.perf_counter() - start)
 

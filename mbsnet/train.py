@@ -248,6 +248,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(s.seed)
+    if model is not None and model.cfg != cfg:
+        raise ValueError(f"train_model: the model given is {model.cfg.name!r}, not {cfg.name!r}")
     model = (model or build_model(cfg)).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
     start = 0

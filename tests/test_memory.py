@@ -166,3 +166,19 @@ def test_cli_measure_needs_a_gpu(capsys):
         pytest.skip("this machine has a GPU")
     assert main(["memory", "--preset", "seed", "--batch", "1", "--measure"]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_the_trainers_loss_has_the_same_predicted_peak_as_the_originals():
+    """The memory predictor models the original's loss (real/imag L1 on the raw spectrum); the trainer
+    takes that term on the compressed spectrum. The loss runs after the forward pass, when the peak
+    is not reached, so the two predicted peaks are equal for the shipped configuration."""
+    from mbsnet.losses import complex_loss, magnitude_loss
+
+    def trainers_loss(estimate, clean):      # LossWeights() defaults, as a tensor (no float() on meta)
+        return 0.5 * magnitude_loss(estimate, clean) + 0.5 * complex_loss(estimate, clean)
+
+    cfg = presets.get("final")
+    original = predict_peak(cfg, 2, seconds=1.0)
+    trainer = predict_peak(cfg, 2, seconds=1.0, loss_fn=trainers_loss)
+    assert trainer.peak_bytes == original.peak_bytes
+    assert trainer.n_ops > original.n_ops and trainer.peak_phase == original.peak_phase != "loss"

@@ -165,6 +165,10 @@ def test_warm_start_takes_the_weights_and_refuses_another_config(tmp_path):
     shipped = export_inference(tmp_path / "a" / "checkpoint.pt", tmp_path / "w.pt", half=False)
     warm = warm_start_model(shipped, TINY)
     assert warm.training and same_weights(warm, model)
+    renamed = warm_start_model(shipped, replace(TINY, name="promoted"))   # same architecture, new name
+    assert renamed.cfg.name == "promoted" and same_weights(renamed, model)
+    with pytest.raises(ValueError, match="promoted"):
+        train.train_model(TINY, pairs(), steps=1, model=renamed, **KW)
     with pytest.raises(CheckpointError, match="d_state"):
         warm_start_model(shipped, replace(TINY, d_state=8))
 

@@ -88,6 +88,27 @@ def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
     return fig
 
 
+def loss_comparison(logs: dict, smooth: int = 50, ax=None):
+    """Moving-average training loss of several runs on one axis: {label: read_train_log(...)}.
+
+    Averaged within each run phase (a warm restart's loss is on other crops); a dashed line where
+    a later phase starts."""
+    ax = ax or plt.subplots(figsize=(7, 3.4), constrained_layout=True)[1]
+    kernel = np.ones(smooth) / smooth
+    for (label, log), color in zip(logs.items(), ("#c0392b", "#1e8449", "#2874a6", "#7d3c98")):
+        phase = log.get("run_phase", np.ones_like(log["step"]))
+        for i, p in enumerate(np.unique(phase)):
+            steps, loss = log["step"][phase == p], log["loss"][phase == p]
+            if len(loss) >= smooth:
+                ax.plot(steps[smooth - 1:], np.convolve(loss, kernel, "valid"), color=color,
+                        label=label if i == 0 else None)
+            if i > 0:
+                ax.axvline(steps[0] - 0.5, color="0.3", ls="--", lw=0.9)
+    style_axes(ax, "step", f"training loss (mean of {smooth} steps)", "the same recipe, two models")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr")):
     """Grouped bars: for each test set (key of `summaries`) the mean metric of each system."""
     labels = {"pesq": "PESQ (wideband)", "stoi": "STOI", "si_sdr": "SI-SDR (dB)"}

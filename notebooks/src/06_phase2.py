@@ -82,8 +82,8 @@ LayerNorm, so the temporal layers lose a bit more than half their parameters. Me
 because the band split, decoders and cross-band layer are untouched.
 
 Quality at an equal budget, two pairs that differ only in the temporal direction: `shared_encoder` →
-`temporal_uni` (the ladder's rung), and `crossband_bi_slim_decoder` (= `final`'s configuration) →
-`crossband_bi_temporal_uni`:"""),
+`temporal_uni` (the ladder's rung), and `crossband_bi_slim_decoder` → `crossband_bi_temporal_uni` (the
+configuration notebook 8 chooses as `final`):"""),
 (CODE, """# NBVAL_IGNORE_OUTPUT
 claim4 = [ladder.compare(result, bi, uni) for bi, uni in
           [("shared_encoder", "temporal_uni"), ("crossband_bi_slim_decoder", "crossband_bi_temporal_uni")]]

@@ -9,15 +9,20 @@ cells = [
 
 — *the source analysis*, which expected the fixes to make training possible, then faster
 
-The seed MBS-Net could not train at batch 2 on a 12 GiB GPU. The `final` preset (notebook 8) keeps the seed's
-bidirectional Mamba along time and across bands and takes the changes that cut memory and parameters: the
-recomputing scan, one shared encoder, slim decoders, `expand` 1. Here it trains — on a CPU.
+The seed MBS-Net could not train at batch 2 on a 12 GiB GPU. The `final` preset (notebook 8) takes the changes that
+cut memory and parameters — the recomputing scan, one shared encoder, slim decoders, `expand` 1 — and runs Mamba
+along time in one direction only (causal); across bands it stays bidirectional. Here it trains — on a CPU.
 
 `mbsnet.train` is a plain loop: AdamW ($\beta = (0.8, 0.99)$, as MP-SENet and SEMamba), a linear warm-up then cosine
-learning rate, gradient clipping at 5, bf16 autocast on CUDA. The loss is the original MBS-Net's: with
-$X_c = |X|^{0.3} e^{i\angle X}$,
+learning rate, gradient clipping at 5, bf16 autocast on CUDA. The loss has the original MBS-Net's two terms and
+weights; with $X_c = |X|^{0.3} e^{i\angle X}$,
 
 $$\mathcal{L} = 0.5\,\big(\lVert \Re Y_c - \Re S_c\rVert_1 + \lVert \Im Y_c - \Im S_c\rVert_1\big) + 0.5\,\lVert |Y|^{0.3} - |S|^{0.3}\rVert_1 .$$
+
+The real/imaginary term is on the compressed spectrum, as in MP-SENet's complex loss; the original's description
+reads as the raw spectrum, and the memory predictor of notebooks 2–3 keeps that form (the original's step). For
+the memory figures the choice does not matter: the loss runs after the forward pass, below the step's peak, and
+the predicted peak is the same to the byte with either loss (`tests/test_memory.py`).
 
 Each step's batch is drawn from an RNG seeded by (seed, step), and checkpoints hold the optimizer and RNG states, so
 a run that is killed and resumed ends with exactly the weights of an uninterrupted one."""),
@@ -63,8 +68,10 @@ plt.show()"""),
 
 `checkpoints/final/` holds the `final` model trained on the synthetic corpus (notebook 9) on this project's 2-core
 CPU, one thread, in the background, together with its log and provenance. It trained in two phases: a first run
-from scratch on short crops, then a warm start (`python -m mbsnet train --init`: the first phase's weights, a fresh
-optimizer and a new warm-up + cosine schedule) on crops twice as long. Each phase's commands and settings:"""),
+from scratch on short crops — run as the ladder's `crossband_bi_temporal_uni`, the same architecture under its ladder
+name, when notebook 8 tested it on the full corpus — then a warm start (`python -m mbsnet train --init`: the first
+phase's weights, a fresh optimizer and a new warm-up + cosine schedule) on crops twice as long. Each phase's
+commands and settings:"""),
 (CODE, """import json
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, read_checkpoint
 from mbsnet.plots.enhancement import read_train_log, training_curve
@@ -96,18 +103,31 @@ for e in evals:
           f"PESQ {e['eval']['pesq_improvement']:+.3f}")
 first, last = phases[1][:50].mean(), phases[max(phases)][-50:].mean()
 assert all(loss[-50:].mean() < loss[:50].mean() for loss in phases.values())"""),
-(MD, r"""Two things to read with care. Up to step 520 phase 1 trained and evaluated on version 1 of the corpus; from
-there on (its resumed extension, and all of phase 2) on version 2, whose first four test utterances are other
-recordings of the same sentences and voices (`checkpoints/final/README.md`), so the jump between steps 520 and 600
-belongs partly to the change of evaluation set. And four utterances are a coarse gauge: on them the second phase
-looks flat, while on the whole 100-utterance test set (notebook 11) the same phase moved the SI-SDR improvement
-from +4.6 to +6.2 dB and PESQ from below the Wiener filter to above it. The phase-2 loss is on 1 s crops, the
-phase-1 loss on 0.5 s crops; their levels are not comparable across the dashed line."""),
+(MD, r"""Four utterances are a coarse gauge of the held-out quality; notebook 11 evaluates both phases on the whole
+100-utterance test set and on real speech. The phase-2 loss is on 1 s crops, the phase-1 loss on 0.5 s crops, so
+their levels are not comparable across the dashed line.
+
+The same two-phase recipe was first run for the model with the seed's *bidirectional* Mamba along time (shipped
+as `final` until notebook 8's evidence changed the choice; `checkpoints/final_bidirectional/`). Its first phase
+read an earlier version of the corpus for 520 steps and was stopped and resumed by hand (its README says how),
+so the curves are close to, not exactly, matched:"""),
+(CODE, """from mbsnet.plots.enhancement import loss_comparison
+
+former = SHIPPED_CHECKPOINT.parent.parent / "final_bidirectional"
+former_log = read_train_log(former / "train_log.csv")
+ax = loss_comparison({"bidirectional along time": former_log, "causal along time (final)": log})
+plt.show()
+former_info = json.loads((former / "training.json").read_text())
+assert [p["steps"] for p in former_info["phases"]] == [p["steps"] for p in info["phases"]]
+for name, lg, inf in (("bidirectional", former_log, former_info), ("causal (final)", log, info)):
+    last = [lg["loss"][lg["run_phase"] == p][-50:].mean() for p in (1, 2)]
+    print(f"{name:15s} last-50-step mean loss: phase 1 {last[0]:.3f}, phase 2 {last[1]:.3f}; "
+          f"{inf['train_minutes']:.0f} CPU minutes")"""),
 (MD, r"""## Verdict"""),
 (CODE, """print(f"The final preset trains on a CPU: the live small run's loss fell from {losses[:10].mean():.3f} to "
       f"{losses[-10:].mean():.3f}; the shipped checkpoint trained {info['step']} steps in {len(info['phases'])} phases "
       f"({info['train_minutes']:.0f} min, one CPU thread), its loss falling from {first:.3f} to {last:.3f}.")"""),
-(MD, r"""Two CPU hours are a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model achieved with it — against
+(MD, r"""An hour or two of one CPU thread is a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model achieved with it — against
 the noisy input and a classical Wiener filter, on synthetic and on real speech — is notebook 11."""),
 ]
 

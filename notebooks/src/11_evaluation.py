@@ -9,7 +9,7 @@ cells = [
 
 — *the source analysis*, on the quality the optimized model should reach
 
-That expectation is for VoiceBank-DEMAND after days of GPU training. Ours is the `final` model after about two hours on
+That expectation is for VoiceBank-DEMAND after days of GPU training. Ours is the `final` model after about an hour on
 one CPU thread, on the synthetic corpus of notebook 9. So the honest questions are smaller: does it improve on its noisy
 input, does it beat a classical enhancer, and does what it learned from synthetic voices transfer to real speech?
 
@@ -54,14 +54,21 @@ table("real speech: CMU ARCTIC + generated noise", real)"""),
 fig = metric_bars({"synthetic": syn, "real (ARCTIC)": real})
 plt.show()"""),
 (MD, r"""The shipped model was trained in two phases (notebook 10). The same evaluation of the phase-1 model (780 steps,
-stored before the warm start) shows what the second phase bought:"""),
-(CODE, """phase1 = json.loads((REPO_ROOT / "results" / "evaluation_final_phase1.json").read_text())
-assert phase1["checkpoint_step"] == 780 and result["checkpoint_step"] == 1200   # steps of the last phase
+`checkpoints/crossband_bi_temporal_uni/`) shows what the second phase bought, and the same evaluation of the model
+with bidirectional Mamba along time after the same two phases (`checkpoints/final_bidirectional/`, notebook 8) what
+the temporal direction did:"""),
+(CODE, """def evaluation(name):
+    return json.loads((REPO_ROOT / "results" / name).read_text())
+
+phase1 = evaluation("evaluation_crossband_bi_temporal_uni_780.json")
+bidirectional = evaluation("evaluation_final_bidirectional.json")
+assert phase1["checkpoint_step"] == 780 and result["checkpoint_step"] == bidirectional["checkpoint_step"] == 1200
 for key, name in (("synthetic", "synthetic"), ("arctic", "real ARCTIC")):
-    a, b = phase1[key]["summary"], result[key]["summary"]
-    assert a["noisy"] == b["noisy"]                         # the same test pairs
+    a, b, c = (ev[key]["summary"] for ev in (phase1, result, bidirectional))
+    assert a["noisy"] == b["noisy"] == c["noisy"]           # the same test pairs
     print(f"{name:12s} model after phase 1 -> phase 2: PESQ {a['model']['pesq']:.3f} -> {b['model']['pesq']:.3f}, "
-          f"SI-SDR {a['model']['si_sdr']:.2f} -> {b['model']['si_sdr']:.2f} dB (noisy: {b['noisy']['si_sdr']:.2f} dB)")"""),
+          f"SI-SDR {a['model']['si_sdr']:.2f} -> {b['model']['si_sdr']:.2f} dB (noisy: {b['noisy']['si_sdr']:.2f} dB); "
+          f"bidirectional after both phases: PESQ {c['model']['pesq']:.3f}, SI-SDR {c['model']['si_sdr']:.2f} dB")"""),
 (MD, r"""## Per noise type
 
 Where does the model help, and where does the Wiener filter (which assumes slowly varying noise) do as well?"""),
