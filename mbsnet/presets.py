@@ -76,8 +76,8 @@ _step("crossband_bi_slim_decoder", "crossband_bi_shared_encoder", decoder="share
 _step("crossband_bi_temporal_uni", "crossband_bi_slim_decoder", temporal_direction="uni")
 
 # The configuration chosen on the ladder's evidence (notebook 8): the recomputing scan, expand 1
-# (saved activations scale with d_inner), one shared encoder, slim decoders, and a causal
-# (unidirectional) Mamba along time, which learned faster than the bidirectional one at every budget
+# (saved activations scale with d_inner), one shared encoder, slim decoders, and a
+# unidirectional Mamba along time, which learned faster than the bidirectional one at every budget
 # the ladder tried. Cross-band stays bidirectional: its direction made no difference beyond noise.
 # It is crossband_bi_temporal_uni under the name the rest of the series uses.
 _LADDER["final"] = replace(SEED, name="final", scan_method="recompute", expand=1,
