@@ -182,3 +182,12 @@ def test_the_trainers_loss_has_the_same_predicted_peak_as_the_originals():
     trainer = predict_peak(cfg, 2, seconds=1.0, loss_fn=trainers_loss)
     assert trainer.peak_bytes == original.peak_bytes
     assert trainer.n_ops > original.n_ops and trainer.peak_phase == original.peak_phase != "loss"
+
+
+def test_cli_output_piped_into_a_reader_that_stops_is_not_an_error():
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m mbsnet memory --preset final --batch 1 --seconds 0.5 --json | head -c 20"
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("{") and "Traceback" not in done.stderr and "Broken pipe" not in done.stderr

@@ -27,7 +27,8 @@ What each column means here:
   (`mbsnet.memory.predict_peak`; the CUDA context, ~0.5 GiB, comes on top: a 12 GiB card leaves ~11.5 GiB);
 * **max b**: the largest batch whose predicted peak fits a 12 GiB card;
 * **step s**: CPU seconds of one training step (batch 2 × 0.25 s, one thread, on a 2-core machine whose other
-  core was training the shipped model at the time), the median over the quality runs' 200 steps;
+  core was training the bidirectional model's second phase at the time), the median over the quality runs' 200
+  steps;
 * **quality proxy**: SI-SDR improvement (dB) and PESQ on 10 held-out synthetic utterances (their central 2 s)
   after the *same* short training run for every preset — 200 AdamW steps of batch 2 × 0.25 s at peak lr 2e-3,
   the same 64 training utterances — mean ± std over 2 seeds. It ranks how fast each architecture learns
