@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import presets
+from .config import MBSNetConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "results" / "ladder.json"
@@ -145,8 +146,7 @@ def still_valid(run: dict, groups: dict[str, list[str]]) -> bool:
     name = run["preset"]
     if name not in groups:
         return False
-    as_stored = lambda d: json.loads(json.dumps(d))  # tuples -> lists, as in a loaded file
-    return "config" not in run or as_stored(run["config"]) == as_stored(presets.get(name).to_dict())
+    return "config" not in run or MBSNetConfig(**run["config"]) == presets.get(name)
 
 
 def relative_cost(name: str) -> float:
@@ -495,8 +495,6 @@ def markdown_table(header, body) -> str:
 
 def load(path=DEFAULT_OUT) -> dict:
     """The stored ladder result (JSON with provenance), as written by run_ladder."""
-    import json
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no ladder result at {path}; run `python -m mbsnet ladder`")
