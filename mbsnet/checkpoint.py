@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import MBSNetConfig
-from .model import MBSNet, build_model
-from .provenance import provenance
+from mbsnet.config import MBSNetConfig
+from mbsnet.model import MBSNet, build_model
+from mbsnet.results import REPO_ROOT, provenance
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "final" / "final_fp16.pt"
 
 

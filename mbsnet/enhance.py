@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import enhance_waveform, load_wav, resample, save_wav
-from .checkpoint import CheckpointError, load_model
+from mbsnet.data.audio import enhance_waveform, load_wav, resample, save_wav
+from mbsnet.checkpoint import CheckpointError, load_model
 
 CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 0.5

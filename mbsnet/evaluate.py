@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .baseline import tune_wiener, wiener_enhance
-from .checkpoint import CheckpointError, load_model, read_checkpoint
-from .corpus import REPO_ROOT
-from .metrics import METRICS, score_pair, summarize
+from mbsnet.wiener import tune_wiener, wiener_enhance
+from mbsnet.checkpoint import CheckpointError, load_model, read_checkpoint
+from mbsnet.results import REPO_ROOT
+from mbsnet.metrics import METRICS, score_pair, summarize
 
 SYSTEMS = ("noisy", "wiener", "model")
 DEFAULT_OUT = REPO_ROOT / "results" / "evaluation_final.json"
@@ -30,7 +30,7 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
 
     -> {"summary": {system: means}, "by_noise": {noise: {system: means}}, "rows": [...]}.
     """
-    from .enhance import enhance_long
+    from mbsnet.enhance import enhance_long
 
     rows = []
     for item in tqdm(items, desc=desc, disable=not progress):
@@ -50,7 +50,7 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
 
 def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
     """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`)."""
-    from .data import SyntheticPairs
+    from mbsnet.data.datasets import SyntheticPairs
 
     ds = SyntheticPairs(root, split)
     count = len(ds) if n is None else min(n, len(ds))
@@ -66,8 +66,8 @@ def synthetic_items(root=None, n: int | None = None, split: str = "test") -> lis
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
                    progress: bool = True, n_arctic: int | None = None) -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI)."""
-    from .data import SyntheticPairs
-    from .checkpoint import SHIPPED_CHECKPOINT
+    from mbsnet.data.datasets import SyntheticPairs
+    from mbsnet.checkpoint import SHIPPED_CHECKPOINT
 
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
     state = read_checkpoint(path)
@@ -110,8 +110,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import torch
 
-    from .cli import print_json
-    from .provenance import save_result
+    from mbsnet.cli import print_json
+    from mbsnet.results import save_result
 
     if args.threads:
         torch.set_num_threads(args.threads)

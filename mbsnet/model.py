@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import MBSNetConfig
-from .ssm import selective_scan
+from mbsnet.config import MBSNetConfig
+from mbsnet.scan import selective_scan
 
 
 class BandSplit(nn.Module):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import MBSNetConfig
+from mbsnet.config import MBSNetConfig
 
 SEED = MBSNetConfig(name="seed")
 

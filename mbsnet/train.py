@@ -4,7 +4,7 @@ periodic evaluation, atomic checkpoints with exact resume.
 Programmatic API (no files needed; deterministic from the seed):
 
     from mbsnet import presets
-    from mbsnet.data import SyntheticPairs
+    from mbsnet.data.datasets import SyntheticPairs
     from mbsnet.train import train_model, evaluate_model
 
     model, history = train_model(presets.get("final"), SyntheticPairs(split="train"),
@@ -44,12 +44,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .audio import enhance_waveform, istft, stft
-from .checkpoint import atomic_save, read_checkpoint, set_rng_states, training_state
-from .config import MBSNetConfig
-from .data import random_crop
-from .losses import LossWeights, enhancement_loss
-from .model import build_model
+from mbsnet.data.audio import enhance_waveform, istft, stft
+from mbsnet.checkpoint import atomic_save, read_checkpoint, set_rng_states, training_state
+from mbsnet.config import MBSNetConfig
+from mbsnet.data.datasets import random_crop
+from mbsnet.losses import LossWeights, enhancement_loss
+from mbsnet.model import build_model
 
 LOG_COLUMNS = ("step", "loss", "magnitude", "complex", "phase", "time", "lr", "grad_norm",
                "step_seconds", "elapsed_seconds")
@@ -160,7 +160,7 @@ def evaluate_model(model, pairs, metrics=("si_sdr", "pesq"), progress: bool = Fa
     pairs: sequence of (clean (s,), noisy (s,)) at 16 kHz. Returns means over pairs of each metric
     for the enhanced output and the noisy input, and their difference ("<metric>_improvement").
     """
-    from .metrics import summarize, score_pair
+    from mbsnet.metrics import summarize, score_pair
 
     was_training = model.training
     model.eval()
@@ -182,7 +182,7 @@ def _oom_advice(cfg: MBSNetConfig, s: TrainSettings, device: torch.device) -> st
     """What to do after a CUDA OOM: the largest batch mbsnet.memory predicts for this GPU."""
     base = f"CUDA out of memory at batch {s.batch_size}, {s.segment_seconds} s segments."
     try:
-        from .memory import max_batch
+        from mbsnet.memory import max_batch
 
         budget = torch.cuda.get_device_properties(device).total_memory
         best = max_batch(cfg, budget, s.segment_seconds)
@@ -311,7 +311,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
             break
     bar.close()
     if out is not None:
-        from .provenance import save_result
+        from mbsnet.results import save_result
 
         steps_rows = [h for h in history if "loss" in h]
         save_result(out / "summary.json", {"config": cfg.to_dict(), "train": s.to_dict(),
@@ -323,7 +323,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
 
 
 def add_arguments(parser) -> None:
-    from . import presets
+    from mbsnet import presets
 
     parser.add_argument("--preset", default="final", help=f"one of: {', '.join(presets.names())}")
     parser.add_argument("--data", default="synthetic", help="synthetic[:DIR] or voicebank:PATH")
@@ -347,8 +347,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from . import presets
-    from .data import open_dataset
+    from mbsnet import presets
+    from mbsnet.data.datasets import open_dataset
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -362,7 +362,7 @@ def run(args) -> int:
     command = getattr(args, "command_line", None)
     model = None
     if args.init:
-        from .checkpoint import CheckpointError, warm_start_model
+        from mbsnet.checkpoint import CheckpointError, warm_start_model
         try:
             model = warm_start_model(args.init, cfg)
         except CheckpointError as exc:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from . import gpus, presets
-from .memory_math import formula_config, training_peak_formula
+from mbsnet.memory import gpus
+from mbsnet import presets
+from mbsnet.memory.formula import formula_config, training_peak_formula
 
 GiB = 2 ** 30
 
@@ -63,7 +64,7 @@ class MemoryCalculator:
     def _redraw(self) -> None:
         import matplotlib.pyplot as plt
 
-        from .plots.memory import plot_peak_vs_budgets
+        from mbsnet.plots.memory import plot_peak_vs_budgets
 
         self.output.clear_output(wait=True)
         with self.output:

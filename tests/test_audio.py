@@ -5,7 +5,7 @@ import torch
 
 from mbsnet import build_model, presets
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.audio import enhance_waveform, istft, load_wav, stft
+from mbsnet.data.audio import enhance_waveform, istft, load_wav, stft
 
 
 def test_stft_has_257_bins_and_251_frames_for_two_seconds():

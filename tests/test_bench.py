@@ -4,7 +4,7 @@ import argparse
 import pytest
 import torch
 
-from mbsnet import bench
+from mbsnet.experiments import scan_bench as bench
 
 
 def test_mambapy_peer_computes_the_same_function():

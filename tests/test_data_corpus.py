@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from mbsnet import corpus, espeak, noise
-from mbsnet.corpus import CorpusSpec
-from mbsnet.data import ArcticMixtures, SyntheticPairs, random_crop
+from mbsnet.data import corpus, espeak, noise
+from mbsnet.data.corpus import CorpusSpec
+from mbsnet.data.datasets import ArcticMixtures, SyntheticPairs, random_crop
 
 
 def test_espeak_speaks_at_16k_with_variants_accents_rate_and_pitch():

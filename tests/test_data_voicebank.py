@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mbsnet.data import VOICEBANK_FOLDERS, VoiceBankDEMAND, open_dataset
+from mbsnet.data.datasets import VOICEBANK_FOLDERS, VoiceBankDEMAND, open_dataset
 
 
 def _write(folder, name, seconds, rate=48_000, seed=0):

@@ -37,7 +37,7 @@ def write(path, audio, rate):
 
 def speech(seconds=1.0, rate=16_000):
     audio, _ = sf.read(ARCTIC_WAVS[1], dtype="float32")
-    from mbsnet.audio import resample
+    from mbsnet.data.audio import resample
     return resample(audio[: int(seconds * 16_000)], 16_000, rate)
 
 
@@ -122,8 +122,8 @@ def test_shipped_checkpoint_enhances_real_speech(tmp_path):
 
 
 def test_wiener_tuning_grows_the_grid_until_the_best_is_inside():
-    from mbsnet.audio import load_wav
-    from mbsnet.baseline import tune_wiener
+    from mbsnet.data.audio import load_wav
+    from mbsnet.wiener import tune_wiener
 
     clean = load_wav(ARCTIC_WAVS[0])[0][:16_000]
     noise = np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from mbsnet import ladder, presets
-from mbsnet.ladder import ProxyBudget
+from mbsnet.experiments import ladder
+from mbsnet import presets
+from mbsnet.experiments.ladder import ProxyBudget
 
 LEDGER = Path(__file__).resolve().parent.parent / "results" / "ladder.json"
 

@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mbsnet import gpus, memory, presets
+from mbsnet.memory import gpus
+from mbsnet import memory, presets
 from mbsnet.memory import GiB, measure_peak, predict_peak
 
 # A small MBS-Net: 4 bands of a 64-point STFT, 16 channels, one temporal layer; 21 frames.
@@ -72,7 +73,7 @@ def test_tracker_sees_frees():
 
 def test_formula_sees_the_seed_oom_at_batch_2_but_not_batch_1():
     """Cheap stand-in for the full prediction (tests/test_memory_slow.py runs the real one)."""
-    from mbsnet.memory_math import training_peak_formula
+    from mbsnet.memory.formula import training_peak_formula
 
     seed = presets.get("seed")
     assert training_peak_formula(seed, 2)["total"] > 12 * GiB
@@ -127,7 +128,7 @@ def test_reproduce_oom_is_skipped_without_a_gpu():
 
 
 def test_stored_gpu_results_loader(tmp_path):
-    from mbsnet.provenance import save_result
+    from mbsnet.results import save_result
 
     assert memory.stored_gpu_results(tmp_path) == []
     save_result(tmp_path / "gpu_memory_x.json", {"measured": {"device": "NVIDIA Test", "peak_bytes": 1}})

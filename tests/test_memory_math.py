@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mbsnet import build_model, presets
-from mbsnet import memory_math as mm
+from mbsnet.memory import formula as mm
 from mbsnet.memory import predict_peak
 from mbsnet.params import count
 

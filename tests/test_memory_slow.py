@@ -5,7 +5,7 @@ import pytest
 
 from mbsnet import presets
 from mbsnet.memory import GiB, predict_peak, torch_memtracker_peak
-from mbsnet.memory_math import training_peak_formula
+from mbsnet.memory.formula import training_peak_formula
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import torch
 
 from mbsnet import losses, metrics
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.audio import load_wav, stft
+from mbsnet.data.audio import load_wav, stft
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from mbsnet import presets
-from mbsnet.bench import saved_tensor_bytes
+from mbsnet.experiments.scan_bench import saved_tensor_bytes
 from mbsnet.model import MambaBlock
-from mbsnet.ssm import selective_scan
+from mbsnet.scan import selective_scan
 
 METHODS = ("sequential", "chunked", "recompute")
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")

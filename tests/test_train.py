@@ -13,7 +13,7 @@ import torch
 
 from mbsnet import presets, train
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.audio import load_wav
+from mbsnet.data.audio import load_wav
 from mbsnet.checkpoint import read_checkpoint
 
 TINY = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,

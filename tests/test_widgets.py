@@ -4,7 +4,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 from mbsnet import presets  # noqa: E402
-from mbsnet.memory_math import training_peak_formula  # noqa: E402
+from mbsnet.memory.formula import training_peak_formula  # noqa: E402
 from mbsnet.widgets import MemoryCalculator  # noqa: E402
 
 GiB = 2 ** 30

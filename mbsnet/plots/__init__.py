@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .. import presets
+from mbsnet import presets
 
 MiB = 2 ** 20
 GiB = 2 ** 30

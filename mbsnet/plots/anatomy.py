@@ -5,9 +5,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 import torch
 
-from ..audio import stft
-from ..config import MBSNetConfig
-from . import style_axes
+from mbsnet.data.audio import stft
+from mbsnet.config import MBSNetConfig
+from mbsnet.plots import style_axes
 
 GROUP_COLORS = {"band split": "#7f8c8d", "encoders (Mamba)": "#2e86c1",
                 "output nets": "#f39c12", "decoders": "#c0392b"}

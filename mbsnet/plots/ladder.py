@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import GiB, preset_color, style_axes
+from mbsnet.plots import GiB, preset_color, style_axes
 
 GROUP_COLORS = {"band split": "#7f8c8d", "encoders (Mamba)": "#2e86c1",
                 "output nets": "#f5b041", "decoders": "#c0392b"}

@@ -1,9 +1,9 @@
 """Figures about training memory: category bars, live-memory timeline, modules, formula checks."""
 from __future__ import annotations
 
-from ..gpus import GPUS
-from ..memory import CATEGORIES
-from . import GiB, style_axes
+from mbsnet.memory.gpus import GPUS
+from mbsnet.memory import CATEGORIES
+from mbsnet.plots import GiB, style_axes
 
 CATEGORY_COLORS = {"parameters": "#1f77b4", "gradients": "#17becf", "optimizer_state": "#9467bd",
                    "inputs": "#7f7f7f", "saved_activations": "#d62728", "temporaries": "#ff7f0e"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from . import MiB, style_axes
+from mbsnet.plots import MiB, style_axes
 
 METHOD_COLORS = {"sequential": "#c0392b", "chunked": "#e67e22", "recompute": "#1e8449",
                  "mambapy": "#2874a6"}

@@ -59,7 +59,7 @@ class ScanShape:
 
 def seed_shapes(batch: int = 2) -> list[ScanShape]:
     """The seed's two scan shapes at `batch`: along time per band, and across bands per frame."""
-    from . import presets
+    from mbsnet import presets
 
     cfg = presets.get("seed")
     frames = int(SEED_SEGMENT_SECONDS * cfg.sample_rate) // cfg.hop_length + 1     # 251
@@ -102,7 +102,7 @@ def mambapy_scan(u, delta, A, B, C, D, z, delta_bias):
 
 def scan_function(method: str, chunk_size: int = 64):
     """A callable(**inputs) -> y for a method of mbsnet.ssm or a peer."""
-    from .ssm import selective_scan
+    from mbsnet.scan import selective_scan
 
     if method == "mambapy":
         return mambapy_scan
@@ -205,8 +205,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .cli import print_json
-    from .provenance import save_result
+    from mbsnet.cli import print_json
+    from mbsnet.results import save_result
 
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")

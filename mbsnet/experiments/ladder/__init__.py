@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import presets
-from .config import MBSNetConfig
+from mbsnet import presets
+from mbsnet.config import MBSNetConfig
+from mbsnet.results import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "results" / "ladder.json"
 DEFAULT_CORPUS = REPO_ROOT / "data" / "ladder"
 GiB = 2 ** 30
@@ -87,8 +87,8 @@ QUICK_BUDGET = ProxyBudget(steps=2, segment_seconds=0.25, n_train=8, n_eval=2, e
 # ---------------------------------------------------------------------------------------------
 def parameter_columns(name: str) -> dict:
     """{"parameters": total, "parameter_groups": {group: count}} of preset `name`."""
-    from .model import build_model
-    from .params import breakdown
+    from mbsnet.model import build_model
+    from mbsnet.params import breakdown
 
     result = breakdown(build_model(presets.get(name)))
     return {"parameters": result.total, "parameter_groups": result.grouped()}
@@ -101,7 +101,7 @@ def memory_columns(name: str, batches=MEMORY_BATCHES, seconds: float = MEMORY_SE
     The max batch comes from the affine fit peak(b) = intercept + slope * b (from b = 1, 2);
     `affine_error_b6` is how far that fit is from the full prediction at the largest batch.
     """
-    from .memory import cached_predict_peak, max_batch
+    from mbsnet.memory import cached_predict_peak, max_batch
 
     cfg = presets.get(name)
     out = {}
@@ -164,7 +164,7 @@ def relative_cost(name: str) -> float:
 # ---------------------------------------------------------------------------------------------
 def proxy_corpus(budget: ProxyBudget, root=None, progress: bool = False) -> Path:
     """The synthetic corpus of the proxy (generated once, reused while its manifest matches)."""
-    from .corpus import CorpusSpec, ensure_corpus
+    from mbsnet.data.corpus import CorpusSpec, ensure_corpus
 
     spec = CorpusSpec(n_train=budget.n_train, n_test=budget.n_eval, seed=budget.corpus_seed)
     return ensure_corpus(root or DEFAULT_CORPUS, spec, progress)
@@ -173,7 +173,7 @@ def proxy_corpus(budget: ProxyBudget, root=None, progress: bool = False) -> Path
 def eval_pairs(corpus_root, budget: ProxyBudget) -> list[tuple[np.ndarray, np.ndarray]]:
     """The held-out pairs: the first n_eval test utterances, each cut to its central
     eval_seconds (shorter ones kept whole). -> [(clean (s,), noisy (s,))]."""
-    from .data import SyntheticPairs
+    from mbsnet.data.datasets import SyntheticPairs
 
     test = SyntheticPairs(corpus_root, "test")
     length = int(round(budget.eval_seconds * presets.SEED.sample_rate))
@@ -207,8 +207,8 @@ def quality_run(name: str, seed: int, budget: ProxyBudget, corpus_root) -> dict:
     """
     import torch
 
-    from .data import SyntheticPairs
-    from .train import evaluate_model, train_model
+    from mbsnet.data.datasets import SyntheticPairs
+    from mbsnet.train import evaluate_model, train_model
 
     with _one_thread():
         start = time.perf_counter()
@@ -233,9 +233,9 @@ def step_seconds(name: str, budget: ProxyBudget, corpus_root, steps: int = 3,
     proxy's batch and segment length, with the trainer's own train_step."""
     import torch
 
-    from .data import SyntheticPairs
-    from .model import build_model
-    from .train import TrainSettings, make_batch, train_step
+    from mbsnet.data.datasets import SyntheticPairs
+    from mbsnet.model import build_model
+    from mbsnet.train import TrainSettings, make_batch, train_step
 
     s = TrainSettings(steps=steps + warmup, batch_size=budget.batch_size,
                       segment_seconds=budget.segment_seconds, seed=0, lr=budget.lr)
@@ -301,7 +301,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
 
     from tqdm.auto import tqdm
 
-    from .provenance import save_result
+    from mbsnet.results import save_result
 
     names = list(names or presets.names())
     for name in names:
@@ -549,7 +549,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .cli import print_json
+    from mbsnet.cli import print_json
 
     budget = QUICK_BUDGET if args.quick else ProxyBudget()
     if args.steps is not None:

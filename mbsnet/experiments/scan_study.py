@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from .bench import ScanShape, saved_tensor_bytes, scan_function, scan_inputs
-from .ssm import selective_scan
+from mbsnet.experiments.scan_bench import ScanShape, saved_tensor_bytes, scan_function, scan_inputs
+from mbsnet.scan import selective_scan
 
 GRAD_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 

@@ -11,7 +11,7 @@ import sys
 
 
 def add_arguments(parser) -> None:
-    from . import gpus
+    from mbsnet.memory import gpus
 
     parser.add_argument("--preset", default="seed", help="preset name (see mbsnet.presets.names())")
     parser.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
@@ -38,8 +38,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import torch
 
-    from . import gpus, memory, presets
-    from .cli import print_json
+    from mbsnet.memory import gpus
+    from mbsnet import memory, presets
+    from mbsnet.cli import print_json
 
     cfg = presets.get(args.preset)
     if args.batch < 1:
@@ -53,8 +54,8 @@ def run(args) -> int:
     if args.crosscheck:
         return _crosscheck(cfg, args)
     if args.sweep:
-        from .memory_math import formula_sweep
-        from .provenance import save_result
+        from mbsnet.memory.formula import formula_sweep
+        from mbsnet.results import save_result
 
         rows = formula_sweep()
         save_result(args.sweep, {"rows": rows})
@@ -83,7 +84,7 @@ def run(args) -> int:
             result["oom"] = memory.reproduce_oom(cfg, args.batch, args.oom_cap, args.seconds,
                                                  args.optimizer)
         if args.out:
-            from .provenance import save_result
+            from mbsnet.results import save_result
 
             save_result(args.out, result)
     if args.json:
@@ -96,9 +97,9 @@ def run(args) -> int:
 def _crosscheck(cfg, args) -> int:
     import time
 
-    from . import memory
-    from .cli import print_json
-    from .provenance import save_result
+    from mbsnet import memory
+    from mbsnet.cli import print_json
+    from mbsnet.results import save_result
 
     start = time.perf_counter()
     theirs = memory.torch_memtracker_peak(cfg, args.batch, args.seconds, args.optimizer)
@@ -116,7 +117,7 @@ def _crosscheck(cfg, args) -> int:
 
 
 def _print_text(result, report, gpu) -> None:
-    from .memory import GiB
+    from mbsnet.memory import GiB
 
     print(f"preset {report.preset}, batch {report.batch_size}, {report.seconds:g} s "
           f"({report.frames} frames), optimizer {report.optimizer}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import resample
+from mbsnet.data.audio import resample
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_RATE, _ESPEAK_PITCH, _ESPEAK_RANGE = 1, 3, 4

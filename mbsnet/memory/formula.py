@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import torch
 
-from .config import MBSNetConfig
+from mbsnet.config import MBSNetConfig
 
 FP32 = 4
 COMPLEX64 = 8
@@ -95,7 +95,7 @@ def saved_tensor_census(fn, *inputs, exclude=()) -> list[dict]:
 
 def mamba_block_census(cfg: MBSNetConfig, sequences: int, length: int) -> list[dict]:
     """Saved storages of one MambaBlock forward on (sequences, length, c) meta tensors."""
-    from .model import MambaBlock
+    from mbsnet.model import MambaBlock
 
     with torch.device("meta"):
         block = MambaBlock(cfg)
@@ -210,7 +210,7 @@ SWEEP = {  # knob -> values; every point changes one knob of the seed at batch 1
 
 def sweep_point(knob: str, value, base: MBSNetConfig | None = None):
     """(cfg, batch, seconds) of one sweep point: the seed at batch 1, 2 s, with `knob`=value."""
-    from . import presets
+    from mbsnet import presets
 
     base = base or presets.get("seed")
     batch, seconds = 1, 2.0
@@ -230,7 +230,7 @@ def formula_sweep(sweep: dict | None = None, progress: bool = True) -> list[dict
     full tracked prediction per point (store the result; notebook 3 loads it)."""
     from tqdm.auto import tqdm
 
-    from .memory import cached_predict_peak
+    from mbsnet.memory import cached_predict_peak
 
     points = [(k, v) for k, values in (sweep or SWEEP).items() for v in values]
     rows = []

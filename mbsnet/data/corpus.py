@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import espeak
-from .assets import ASSETS, ARCTIC_WAVS
-from .noise import NOISE_TYPES, make_noise, mix_at_snr
+from mbsnet.data import espeak
+from mbsnet.assets import ASSETS, ARCTIC_WAVS
+from mbsnet.data.noise import NOISE_TYPES, make_noise, mix_at_snr
+from mbsnet.results import REPO_ROOT
 
 SAMPLE_RATE = 16_000
 TRAIN_SNRS_DB = (0.0, 5.0, 10.0, 15.0)
@@ -38,7 +39,6 @@ _UNNATURAL_VARIANTS = {"Demonic", "UniRobot", "anikaRobot", "croak", "whisper", 
                        "Tweaky", "fast", "Mr serious"} | {f"robosoft{i}" for i in ("", *range(2, 9))}
 CORPUS_VERSION = 2
 SENTENCES_FILE = ASSETS / "text" / "sentences.txt"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _utterance(rng, split_sentences, variants):
 
 def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progress: bool) -> list[dict]:
     """Make split "train" or "test" (n utterances) or "arctic"; returns its manifest records."""
-    from .audio import save_wav
+    from mbsnet.data.audio import save_wav
 
     if split == "arctic":
         return _write_arctic(out, seed)
@@ -192,7 +192,7 @@ def generate_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool =
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from .provenance import provenance
+    from mbsnet.results import provenance
 
     root = Path(root) if root is not None else default_dir()
     (root / "manifest.json").unlink(missing_ok=True)
@@ -228,7 +228,7 @@ def ensure_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool = T
 
 def _write_arctic(root: Path, seed: int) -> list[dict]:
     """Store the ARCTIC mixtures as the corpus' "arctic" split (arctic/clean, arctic/noisy)."""
-    from .audio import save_wav
+    from mbsnet.data.audio import save_wav
 
     records = []
     for folder in ("clean", "noisy"):
@@ -250,7 +250,7 @@ def arctic_mixtures(seed: int = 0, snrs_db=TEST_SNRS_DB) -> list[dict]:
     test voices. The corpus stores them as its "arctic" split (use SyntheticPairs(split="arctic")
     for the bit-exact stored copy: eSpeak's babble depends on the process' synthesis history).
     """
-    from .audio import load_wav
+    from mbsnet.data.audio import load_wav
 
     plan = split_plan(CorpusSpec(seed=seed))
     rng = np.random.default_rng([seed, 3])

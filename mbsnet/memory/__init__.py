@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from . import gpus
-from .config import MBSNetConfig
-from .model import build_model
+from mbsnet.memory import gpus
+from mbsnet.config import MBSNetConfig
+from mbsnet.model import build_model
+from mbsnet.results import RESULTS_DIR
 
 MiB = 2 ** 20
 GiB = 2 ** 30
@@ -581,7 +582,7 @@ def stored_gpu_results(results_dir=None) -> list[dict]:
     import json
     from pathlib import Path
 
-    root = Path(results_dir) if results_dir else Path(__file__).resolve().parent.parent / "results"
+    root = Path(results_dir) if results_dir else RESULTS_DIR
     found = []
     for path in sorted(root.glob("gpu_memory_*.json")):
         record = json.loads(path.read_text())

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_wav
-from .corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, generate_corpus, read_manifest
+from mbsnet.data.audio import load_wav
+from mbsnet.data.corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, generate_corpus, read_manifest
 
 SAMPLE_RATE = 16_000
 VOICEBANK_FOLDERS = {"train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),

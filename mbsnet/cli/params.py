@@ -8,10 +8,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from . import presets
-    from .cli import print_json
-    from .model import build_model
-    from .params import breakdown
+    from mbsnet import presets
+    from mbsnet.cli import print_json
+    from mbsnet.model import build_model
+    from mbsnet.params import breakdown
 
     cfg = presets.get(args.preset)
     result = breakdown(build_model(cfg))

@@ -14,11 +14,11 @@ import os
 import sys
 
 COMMANDS = {
-    "params": ("mbsnet.params_cli", "parameter counts per component for a preset"),
-    "memory": ("mbsnet.memory_cli", "predicted CUDA training peak; fits / max batch for a GPU"),
-    "bench": ("mbsnet.bench", "benchmarks (e.g. `bench scan`): time and saved memory"),
-    "ladder": ("mbsnet.ladder", "measure every preset of the optimization ladder"),
-    "data": ("mbsnet.data", "generate the offline synthetic speech corpus"),
+    "params": ("mbsnet.cli.params", "parameter counts per component for a preset"),
+    "memory": ("mbsnet.cli.memory", "predicted CUDA training peak; fits / max batch for a GPU"),
+    "bench": ("mbsnet.experiments.scan_bench", "benchmarks (e.g. `bench scan`): time and saved memory"),
+    "ladder": ("mbsnet.experiments.ladder", "measure every preset of the optimization ladder"),
+    "data": ("mbsnet.data.datasets", "generate the offline synthetic speech corpus"),
     "train": ("mbsnet.train", "train a preset on synthetic data or VoiceBank-DEMAND"),
     "enhance": ("mbsnet.enhance", "enhance a wav file: enhance IN.wav OUT.wav"),
     "evaluate": ("mbsnet.evaluate", "PESQ / STOI / SI-SDR of a checkpoint vs noisy and a baseline"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import MBSNetConfig
+from mbsnet.config import MBSNetConfig
 
 _DEFAULT = MBSNetConfig()
 

@@ -8,10 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "results"
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+DATA_DIR = REPO_ROOT / "data"          # generated corpora (git-ignored)
+
 
 def git_commit(repo: Path | None = None) -> str:
     """The current commit (with '+dirty' if the tree has changes), or 'unknown'."""
-    repo = repo or Path(__file__).resolve().parent.parent
+    repo = repo or REPO_ROOT
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                              text=True, check=True).stdout.strip()

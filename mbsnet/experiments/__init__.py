@@ -1,0 +1,1 @@
+"""Experiments that measure the library: scan benchmarks and studies, the optimization ladder."""
