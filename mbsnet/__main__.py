@@ -1,3 +1,4 @@
+"""`python -m mbsnet`: the command line (mbsnet.cli)."""
 import sys
 
 from mbsnet.cli import main

@@ -7,6 +7,8 @@ A shipped (inference) checkpoint keeps only config, model (possibly fp16), step,
 """
 from __future__ import annotations
 
+import csv
+import json
 import os
 import random
 from pathlib import Path
@@ -16,9 +18,9 @@ import torch
 
 from mbsnet.config import MBSNetConfig
 from mbsnet.model import MBSNet, build_model
-from mbsnet.results import REPO_ROOT, provenance
+from mbsnet.results import CHECKPOINTS_DIR, provenance
 
-SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "final" / "final_fp16.pt"
+SHIPPED_CHECKPOINT = CHECKPOINTS_DIR / "final" / "final_fp16.pt"
 
 
 class CheckpointError(ValueError):
@@ -123,8 +125,6 @@ def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = Tr
         the log's `phase` column is the phase loss term), and training.json lists every phase.
     notes: free text kept with this phase (e.g. where its --init checkpoint came from).
     """
-    import csv
-    import json
 
     run_dir, dest = Path(run_dir), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

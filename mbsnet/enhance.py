@@ -17,11 +17,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mbsnet.data.audio import enhance_waveform, load_wav, resample, save_wav
-from mbsnet.checkpoint import CheckpointError, load_model
+from mbsnet.checkpoint import load_model
+from mbsnet.data.audio import istft, load_wav, resample, save_wav, stft
 
 CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 0.5
+
+
+@torch.no_grad()
+def enhance_waveform(model, wav) -> torch.Tensor:
+    """Enhance a waveform with `model`: STFT -> model -> iSTFT, same length as the input.
+
+    wav: (s,) or (b, s), numpy or torch, at the model's sample rate -> float32 torch, same shape.
+    """
+    cfg = model.cfg
+    x = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav,
+                        dtype=torch.float32)
+    squeeze = x.dim() == 1
+    if squeeze:
+        x = x.unsqueeze(0)
+    if x.dim() != 2:
+        raise ValueError(f"expected a waveform of shape (s,) or (b, s), got {tuple(x.shape)}")
+    device = next(model.parameters()).device
+    length = x.shape[-1]
+    if length < cfg.n_fft:  # center=True reflect-pads n_fft // 2: pad short clips with silence
+        x = torch.nn.functional.pad(x, (0, cfg.n_fft - length))
+    out = istft(model(stft(x.to(device), cfg)), x.shape[-1], cfg)[..., :length].cpu()
+    return out[0] if squeeze else out
 
 
 def enhance_long(model, wav, chunk_seconds: float = CHUNK_SECONDS,
@@ -87,24 +109,3 @@ def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = C
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
     return {**info, "notes": notes, "samples": len(enhanced)}
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("input", help="noisy wav file (any sample rate, mono or stereo)")
-    parser.add_argument("output", help="enhanced wav file (written at the input's sample rate)")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped final model)")
-    parser.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS,
-                        help="process long files in chunks of this length (bounded memory)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-
-
-def run(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=args.chunk_seconds)
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output} ({info['samples']} samples at {info['original_rate']} Hz)")
-    return 0

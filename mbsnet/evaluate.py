@@ -1,28 +1,75 @@
-"""Evaluate a checkpoint: PESQ, STOI and SI-SDR on the synthetic test set and on real speech.
+"""The evaluator: systems scored against the clean reference (PESQ, STOI, SI-SDR) on the same files.
 
-    python -m mbsnet evaluate [--checkpoint PATH] [--json] [--out results/evaluation_final.json]
+    score_systems(items, {name: enhance})   one row per (item, system); the one loop every
+                                            evaluation in the library runs
+    evaluate_model(model, pairs)            a model beside the noisy input (training, the ladder)
+    run_evaluation(checkpoint)              what `python -m mbsnet evaluate` reports
 
-Three systems are scored against the clean reference: the noisy input, the classical Wiener
-baseline (mbsnet.baseline; its two knobs tuned on training pairs, never on test) and the model.
-Two test sets: the synthetic corpus' test split (unseen sentences and voices, test SNRs) and the
-shipped CMU ARCTIC utterances mixed with every noise type (real recorded speech).
+`run_evaluation` scores three systems: the noisy input, the classical Wiener baseline
+(mbsnet.wiener; its two knobs tuned on training pairs, never on test) and the model, on two test
+sets: the synthetic corpus' test split (unseen sentences and voices, test SNRs) and the shipped
+CMU ARCTIC utterances mixed with every noise type (real recorded speech).
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from mbsnet.wiener import tune_wiener, wiener_enhance
-from mbsnet.checkpoint import CheckpointError, load_model, read_checkpoint
-from mbsnet.results import REPO_ROOT
+from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model, read_checkpoint
+from mbsnet.data.datasets import SyntheticPairs
+from mbsnet.enhance import enhance_long, enhance_waveform
 from mbsnet.metrics import METRICS, score_pair, summarize
+from mbsnet.results import RESULTS_DIR
+from mbsnet.wiener import tune_wiener, wiener_enhance
 
 SYSTEMS = ("noisy", "wiener", "model")
-DEFAULT_OUT = REPO_ROOT / "results" / "evaluation_final.json"
+DEFAULT_OUT = RESULTS_DIR / "evaluation_final.json"
+
+
+def score_systems(items, systems: dict, metrics=METRICS, desc: str = "evaluate",
+                  progress: bool = True) -> list[dict]:
+    """Score each system's output on each item against the item's clean reference.
+
+    items: records with "clean" (s,) and "noisy" (s,); their other keys (e.g. id, noise,
+    snr_db) label the rows. systems: {name: enhance(noisy (s,)) -> estimate (s,)}.
+    -> one row per (item, system): the labels, "system" and score_pair's metrics.
+    """
+    rows = []
+    for item in tqdm(list(items), desc=desc, disable=not progress, leave=False):
+        labels = {k: v for k, v in item.items() if k not in ("clean", "noisy")}
+        for name, enhance in systems.items():
+            rows.append({**labels, "system": name,
+                         **score_pair(item["clean"], enhance(item["noisy"]), metrics)})
+    return rows
+
+
+def summarize_by(rows: list[dict], key: str = "system", metrics=METRICS) -> dict:
+    """{value of `key`: summarize(rows with that value)}, in order of first appearance."""
+    values = list(dict.fromkeys(r[key] for r in rows))
+    return {v: summarize([r for r in rows if r[key] == v], metrics) for v in values}
+
+
+def evaluate_model(model, pairs, metrics=("si_sdr", "pesq"), progress: bool = False) -> dict:
+    """Enhance each (clean, noisy) pair and score it against the noisy input.
+
+    pairs: sequence of (clean (s,), noisy (s,)) at 16 kHz. Returns means over pairs of each metric
+    for the enhanced output and the noisy input, and their difference ("<metric>_improvement").
+    """
+    was_training = model.training
+    model.eval()
+    items = [{"clean": clean, "noisy": noisy} for clean, noisy in pairs]
+    systems = {"model": lambda x: enhance_waveform(model, x).numpy(), "noisy": lambda x: x}
+    summary = summarize_by(score_systems(items, systems, metrics, progress=progress), metrics=metrics)
+    model.train(was_training)
+    out, base = summary["model"], summary["noisy"]
+    result = {"n": out["n"]}
+    for m in metrics:
+        result[m], result[f"{m}_noisy"] = out[m], base[m]
+        result[f"{m}_improvement"] = out[m] - base[m]
+    return result
 
 
 def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool = True) -> dict:
@@ -30,28 +77,19 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
 
     -> {"summary": {system: means}, "by_noise": {noise: {system: means}}, "rows": [...]}.
     """
-    from mbsnet.enhance import enhance_long
-
-    rows = []
-    for item in tqdm(items, desc=desc, disable=not progress):
-        clean, noisy = item["clean"], item["noisy"]
-        outputs = {"noisy": noisy,
-                   "wiener": wiener_enhance(noisy, wiener_knobs["oversubtraction"], wiener_knobs["floor_db"]),
-                   "model": enhance_long(model, noisy)}
-        for system, est in outputs.items():
-            rows.append({"id": item["id"], "noise": item["noise"], "snr_db": item["snr_db"],
-                         "system": system, **score_pair(clean, est)})
-    summary = {s: summarize([r for r in rows if r["system"] == s]) for s in SYSTEMS}
-    noises = sorted({r["noise"] for r in rows})
-    by_noise = {n: {s: summarize([r for r in rows if r["system"] == s and r["noise"] == n])
-                    for s in SYSTEMS} for n in noises}
-    return {"summary": summary, "by_noise": by_noise, "rows": rows}
+    systems = {"noisy": lambda x: x,
+               "wiener": lambda x: wiener_enhance(x, wiener_knobs["oversubtraction"], wiener_knobs["floor_db"]),
+               "model": lambda x: enhance_long(model, x)}
+    rows = score_systems(items, systems, desc=desc, progress=progress)
+    summary = summarize_by(rows)
+    by_noise = {n: summarize_by([r for r in rows if r["noise"] == n])
+                for n in sorted({r["noise"] for r in rows})}
+    return {"summary": {s: summary[s] for s in SYSTEMS},
+            "by_noise": {n: {s: v[s] for s in SYSTEMS} for n, v in by_noise.items()}, "rows": rows}
 
 
 def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
     """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`)."""
-    from mbsnet.data.datasets import SyntheticPairs
-
     ds = SyntheticPairs(root, split)
     count = len(ds) if n is None else min(n, len(ds))
     items = []
@@ -66,9 +104,6 @@ def synthetic_items(root=None, n: int | None = None, split: str = "test") -> lis
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
                    progress: bool = True, n_arctic: int | None = None) -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI)."""
-    from mbsnet.data.datasets import SyntheticPairs
-    from mbsnet.checkpoint import SHIPPED_CHECKPOINT
-
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
     state = read_checkpoint(path)
     model = load_model(path)
@@ -88,47 +123,9 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
             "seconds": round(time.monotonic() - t0, 1)}
 
 
-def _table(name: str, summary: dict) -> str:
+def summary_table(name: str, summary: dict) -> str:
+    """A text table of one test set's means: one line per system."""
     lines = [f"{name}", f"  {'system':8s} {'PESQ':>6s} {'STOI':>6s} {'SI-SDR':>8s}"]
-    for system in SYSTEMS:
-        s = summary[system]
+    for system, s in summary.items():
         lines.append(f"  {system:8s} {s['pesq']:6.3f} {s['stoi']:6.3f} {s['si_sdr']:8.2f}")
     return "\n".join(lines)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped final model)")
-    parser.add_argument("--data", default=None, help="synthetic corpus directory (default: data/synthetic)")
-    parser.add_argument("--n-test", type=int, default=None, help="use only the first N test utterances")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to store the results JSON ('' = don't)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--n-arctic", type=int, default=None, help="use only the first N ARCTIC mixtures")
-    parser.add_argument("--tune-n", type=int, default=16, help="training pairs used to tune the Wiener knobs")
-    parser.add_argument("--threads", type=int, default=0)
-
-
-def run(args) -> int:
-    import torch
-
-    from mbsnet.cli import print_json
-    from mbsnet.results import save_result
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        result = run_evaluation(args.checkpoint, args.data, args.n_test, args.tune_n, progress=not args.json,
-                                n_arctic=args.n_arctic)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.out:
-        save_result(args.out, result)
-    if args.json:
-        print_json({k: {"summary": result[k]["summary"]} if k in ("synthetic", "arctic") else result[k]
-                    for k in ("checkpoint", "checkpoint_step", "wiener", "synthetic", "arctic")})
-    else:
-        print(_table("synthetic test set", result["synthetic"]["summary"]))
-        print(_table("real speech (CMU ARCTIC + noise)", result["arctic"]["summary"]))
-        if args.out:
-            print(f"stored in {args.out}")
-    return 0

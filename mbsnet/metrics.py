@@ -1,15 +1,14 @@
-"""Speech quality metrics: wideband PESQ, STOI, SI-SDR, and batch evaluation.
+"""Speech quality metrics of one (reference, estimate) pair: wideband PESQ, STOI, SI-SDR; means over pairs.
 
 PESQ (ITU-T P.862.2 wideband, `pesq` package) fails on silent or too-short inputs; here it
-never raises: `pesq_wb` returns NaN and the reason (`PesqResult`), and `evaluate_pairs` reports
-how many utterances PESQ could not score. Means skip NaNs.
+never raises: `pesq_wb` returns NaN and the reason (`PesqResult`), and `summarize` reports how
+many utterances PESQ could not score. Means skip NaNs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 SAMPLE_RATE = 16_000
 _PESQ_CODES = {-1: "unknown error", -2: "invalid sample rate", -3: "out of memory",
@@ -115,12 +114,3 @@ def summarize(rows: list[dict], metrics=METRICS) -> dict:
     if failures:
         summary["pesq_failures"] = len(failures)
     return summary
-
-
-def evaluate_pairs(refs, ests, metrics=METRICS, progress: bool = True, desc: str = "metrics"):
-    """Score each (ref, est) pair -> (rows: list of dicts, summary: means). Sequences of (s,)."""
-    if len(refs) != len(ests):
-        raise ValueError(f"{len(refs)} references but {len(ests)} estimates")
-    rows = [score_pair(r, e, metrics) for r, e in tqdm(list(zip(refs, ests)), desc=desc,
-                                                      disable=not progress, leave=False)]
-    return rows, summarize(rows, metrics)

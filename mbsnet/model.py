@@ -192,7 +192,7 @@ class MBSNet(nn.Module):
     def _check(self, spec):
         if not torch.is_complex(spec):
             raise TypeError(f"MBSNet expects a complex STFT (b, {self.cfg.n_bins}, t); got a real "
-                            f"{spec.dtype} tensor. Use mbsnet.audio.stft(waveform) first.")
+                            f"{spec.dtype} tensor. Use mbsnet.data.audio.stft(waveform) first.")
         if spec.dim() != 3 or spec.shape[1] != self.cfg.n_bins or spec.shape[2] < 1:
             raise ValueError(f"MBSNet expects a complex STFT of shape (b, {self.cfg.n_bins}, t>=1) "
                              f"for n_fft={self.cfg.n_fft}; got {tuple(spec.shape)}")

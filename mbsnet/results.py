@@ -1,4 +1,4 @@
-"""Provenance of stored results: command, date, git commit, machine."""
+"""The repository's places and its stored results: paths, provenance (command, date, commit, machine), loading."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -57,3 +57,24 @@ def save_result(path, payload: dict, command: str | None = None) -> Path:
     tmp.write_text(json.dumps({"provenance": provenance(command), **payload}, indent=2, default=str))
     tmp.replace(path)
     return path
+
+
+def load_result(name: str, results_dir=None) -> dict:
+    """A stored result by file name under results/ (".json" may be left out), parsed."""
+    root = Path(results_dir) if results_dir else RESULTS_DIR
+    path = root / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text())
+
+
+def stored_gpu_results(results_dir=None) -> list[dict]:
+    """GPU measurements stored as results/gpu_memory_*.json (written by `python -m mbsnet memory
+    --measure --out ...` on a machine with a GPU; each with provenance: device, date, commit,
+    command), oldest first. Empty when no GPU run has been stored yet."""
+    root = Path(results_dir) if results_dir else RESULTS_DIR
+    found = []
+    for path in sorted(root.glob("gpu_memory_*.json")):
+        record = json.loads(path.read_text())
+        if record.get("measured", {}).get("device", "cpu") != "cpu":
+            record["path"] = str(path)
+            found.append(record)
+    return sorted(found, key=lambda r: r.get("provenance", {}).get("date", ""))

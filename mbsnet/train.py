@@ -5,7 +5,8 @@ Programmatic API (no files needed; deterministic from the seed):
 
     from mbsnet import presets
     from mbsnet.data.datasets import SyntheticPairs
-    from mbsnet.train import train_model, evaluate_model
+    from mbsnet.evaluate import evaluate_model
+    from mbsnet.train import train_model
 
     model, history = train_model(presets.get("final"), SyntheticPairs(split="train"),
                                  steps=200, batch_size=4, segment_seconds=1.0, seed=0, lr=1e-3)
@@ -26,8 +27,7 @@ N steps straight and N/2 + kill + resume give the same weights on CPU.
 A NaN or inf loss stops training (TrainingDiverged) and leaves the last good checkpoint in place.
 A CUDA out-of-memory error is answered with the largest batch mbsnet.memory predicts to fit.
 
-CLI: python -m mbsnet train --preset NAME --data synthetic|voicebank:PATH --steps N --batch B
-                            --segment-seconds S --out DIR [--resume]
+CLI: python -m mbsnet train (mbsnet.cli.train).
 """
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ import contextlib
 import csv
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,12 +43,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mbsnet.data.audio import enhance_waveform, istft, stft
 from mbsnet.checkpoint import atomic_save, read_checkpoint, set_rng_states, training_state
 from mbsnet.config import MBSNetConfig
+from mbsnet.data.audio import istft, stft
 from mbsnet.data.datasets import random_crop
+from mbsnet.evaluate import evaluate_model
 from mbsnet.losses import LossWeights, enhancement_loss
 from mbsnet.model import build_model
+from mbsnet.results import save_result
 
 LOG_COLUMNS = ("step", "loss", "magnitude", "complex", "phase", "time", "lr", "grad_norm",
                "step_seconds", "elapsed_seconds")
@@ -152,30 +153,6 @@ def train_step(model, optimizer, clean, noisy, s: TrainSettings, lr: float) -> d
         raise TrainingDiverged(f"gradient norm is {grad_norm}")
     optimizer.step()
     return {"loss": float(loss.detach()), **terms, "grad_norm": grad_norm}
-
-
-def evaluate_model(model, pairs, metrics=("si_sdr", "pesq"), progress: bool = False) -> dict:
-    """Enhance each (clean, noisy) pair and score it against the noisy input.
-
-    pairs: sequence of (clean (s,), noisy (s,)) at 16 kHz. Returns means over pairs of each metric
-    for the enhanced output and the noisy input, and their difference ("<metric>_improvement").
-    """
-    from mbsnet.metrics import summarize, score_pair
-
-    was_training = model.training
-    model.eval()
-    enhanced_rows, noisy_rows = [], []
-    for clean, noisy in tqdm(list(pairs), desc="evaluate", disable=not progress, leave=False):
-        enhanced = enhance_waveform(model, noisy).numpy()
-        enhanced_rows.append(score_pair(clean, enhanced, metrics))
-        noisy_rows.append(score_pair(clean, noisy, metrics))
-    model.train(was_training)
-    out, base = summarize(enhanced_rows, metrics), summarize(noisy_rows, metrics)
-    result = {"n": out["n"]}
-    for m in metrics:
-        result[m], result[f"{m}_noisy"] = out[m], base[m]
-        result[f"{m}_improvement"] = out[m] - base[m]
-    return result
 
 
 def _oom_advice(cfg: MBSNetConfig, s: TrainSettings, device: torch.device) -> str:
@@ -311,8 +288,6 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
             break
     bar.close()
     if out is not None:
-        from mbsnet.results import save_result
-
         steps_rows = [h for h in history if "loss" in h]
         save_result(out / "summary.json", {"config": cfg.to_dict(), "train": s.to_dict(),
                                            "steps_run": len(steps_rows), "final_step": s.steps,
@@ -320,61 +295,3 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
                                            "evals": [h for h in history if "eval" in h]}, command)
     model.eval()
     return model, history
-
-
-def add_arguments(parser) -> None:
-    from mbsnet import presets
-
-    parser.add_argument("--preset", default="final", help=f"one of: {', '.join(presets.names())}")
-    parser.add_argument("--data", default="synthetic", help="synthetic[:DIR] or voicebank:PATH")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--segment-seconds", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output directory (checkpoint and logs)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--init", metavar="CHECKPOINT",
-                        help="warm start: take the weights of CHECKPOINT (same config as --preset), "
-                             "with a fresh optimizer and learning-rate schedule")
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
-    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    parser.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: never)")
-    parser.add_argument("--eval-n", type=int, default=8, help="test utterances used for evaluation")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--phase-weight", type=float, default=0.0)
-    parser.add_argument("--time-weight", type=float, default=0.0)
-
-
-def run(args) -> int:
-    from mbsnet import presets
-    from mbsnet.data.datasets import open_dataset
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = presets.get(args.preset)
-    dataset = open_dataset(args.data, "train")
-    eval_pairs = None
-    if args.eval_every:
-        test = open_dataset(args.data, "test")
-        eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
-    weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
-    command = getattr(args, "command_line", None)
-    model = None
-    if args.init:
-        from mbsnet.checkpoint import CheckpointError, warm_start_model
-        try:
-            model = warm_start_model(args.init, cfg)
-        except CheckpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    try:
-        train_model(cfg, dataset, args.steps, args.batch, args.segment_seconds, args.seed, args.lr,
-                    weights=weights, out=args.out, resume=args.resume, model=model,
-                    checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
-                    eval_pairs=eval_pairs, eval_every=args.eval_every, command=command)
-    except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"done: checkpoint and logs in {args.out}")
-    return 0

@@ -1,7 +1,7 @@
 """Interactive memory calculator for notebook 3 (ipywidgets; imported only by notebooks).
 
 Sliders for batch, seconds, expand, d_state and direction; each move recomputes the closed-form
-peak (`memory_math.training_peak_formula`, microseconds, checked against `predict_peak` in
+peak (`mbsnet.memory.formula.training_peak_formula`, microseconds, checked against `predict_peak` in
 notebook 3) and shows it against the GPU budgets. The logic lives in `MemoryCalculator.update`
 and its attributes (`peak_bytes`, `fits`, `summary.value`), so it is testable without a browser.
 """
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from mbsnet.memory import gpus
 from mbsnet import presets
+from mbsnet.memory import gpus
 from mbsnet.memory.formula import formula_config, training_peak_formula
-
-GiB = 2 ** 30
+from mbsnet.units import GiB
 
 
 class MemoryCalculator:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from mbsnet.data.audio import istft, stft
+from mbsnet.metrics import score_pair
 from mbsnet.config import MBSNetConfig
 
 _CFG = MBSNetConfig()
@@ -57,7 +58,6 @@ def tune_wiener(pairs, oversubtractions=(1.0, 2.0, 4.0, 8.0), floors_db=(-30.0, 
     that edge (oversubtraction doubled or halved, the floor moved by 6 dB) and is searched again,
     up to `max_extensions` times; `at_edge` says whether the best still lies on an outer edge.
     """
-    from mbsnet.metrics import score_pair
 
     overs, floors = sorted(oversubtractions), sorted(floors_db)
     scores: dict[tuple, float] = {}

@@ -5,7 +5,8 @@ import torch
 
 from mbsnet import build_model, presets
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.data.audio import enhance_waveform, istft, load_wav, stft
+from mbsnet.data.audio import istft, load_wav, stft
+from mbsnet.enhance import enhance_waveform
 
 
 def test_stft_has_257_bins_and_251_frames_for_two_seconds():

@@ -4,23 +4,25 @@ import argparse
 import pytest
 import torch
 
+from mbsnet.cli import bench as bench_cli
 from mbsnet.experiments import scan_bench as bench
+from mbsnet.scan.shapes import ScanShape, scan_inputs, seed_shapes
 
 
 def test_mambapy_peer_computes_the_same_function():
-    x = bench.scan_inputs(bench.ScanShape("t", 2, 37, 8, 4))
+    x = scan_inputs(ScanShape("t", 2, 37, 8, 4))
     ours = bench.scan_function("recompute")(**x)
     torch.testing.assert_close(bench.mambapy_scan(**x), ours, rtol=6e-4, atol=2e-3)
 
 
 def test_seed_shapes_are_the_seed_scans():
-    temporal, cross = bench.seed_shapes(batch=2)
+    temporal, cross = seed_shapes(batch=2)
     assert (temporal.b, temporal.l, temporal.d, temporal.n) == (62, 251, 256, 16)
     assert (cross.b, cross.l) == (502, 31)
 
 
 def test_bench_shape_and_ratio_table():
-    result = {"cases": [bench.bench_shape(bench.ScanShape("tiny", 2, 20, 4, 3), bench.BENCH_METHODS,
+    result = {"cases": [bench.bench_shape(ScanShape("tiny", 2, 20, 4, 3), bench.BENCH_METHODS,
                                           repeats=1, chunk_size=8, warmup=0)]}
     case = result["cases"][0]
     assert set(case["methods"]) == set(bench.BENCH_METHODS)
@@ -32,7 +34,7 @@ def test_bench_shape_and_ratio_table():
 
 def test_cli_arguments():
     parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
+    bench_cli.add_arguments(parser)
     args = parser.parse_args(["scan", "--quick", "--repeats", "3", "--json"])
     assert args.what == "scan" and args.quick and args.repeats == 3
     with pytest.raises(SystemExit):

@@ -7,7 +7,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from mbsnet import build_model, enhance, presets
+from mbsnet import build_model, presets
+from mbsnet.cli import enhance
+from mbsnet.enhance import enhance_long
 from mbsnet.assets import ARCTIC_WAVS
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, CheckpointError, atomic_save, load_model
 
@@ -104,20 +106,20 @@ def test_truncated_checkpoint_is_reported(tmp_path, checkpoint):
 def test_long_input_is_processed_in_cross_faded_chunks(checkpoint):
     model = load_model(checkpoint)
     wav = speech(2.0)
-    whole = enhance.enhance_long(model, wav, chunk_seconds=10.0)
-    chunked = enhance.enhance_long(model, wav, chunk_seconds=0.6, overlap_seconds=0.2)
+    whole = enhance_long(model, wav, chunk_seconds=10.0)
+    chunked = enhance_long(model, wav, chunk_seconds=0.6, overlap_seconds=0.2)
     assert chunked.shape == whole.shape == wav.shape and np.isfinite(chunked).all()
     # away from the chunk edges the two agree closely (the model's context is local)
     assert np.corrcoef(whole, chunked)[0, 1] > 0.9
     with pytest.raises(ValueError, match="overlap"):
-        enhance.enhance_long(model, wav, chunk_seconds=0.5, overlap_seconds=0.5)
+        enhance_long(model, wav, chunk_seconds=0.5, overlap_seconds=0.5)
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="no shipped checkpoint in this checkout")
 def test_shipped_checkpoint_enhances_real_speech(tmp_path):
     model = load_model()
     assert model.cfg.name == "final"
-    out = enhance.enhance_long(model, speech(0.5))
+    out = enhance_long(model, speech(0.5))
     assert out.shape == (8000,) and np.isfinite(out).all()
 
 

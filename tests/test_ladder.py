@@ -7,6 +7,7 @@ import pytest
 from mbsnet.experiments import ladder
 from mbsnet import presets
 from mbsnet.experiments.ladder import ProxyBudget
+from mbsnet.experiments.ladder import run as ladder_run
 
 LEDGER = Path(__file__).resolve().parent.parent / "results" / "ladder.json"
 
@@ -102,7 +103,7 @@ def test_stored_ledger_lists_every_preset_with_its_deterministic_columns():
 @pytest.mark.skipif(not LEDGER.exists(), reason="results/ladder.json not generated yet")
 def test_stored_ledger_has_every_measured_column():
     result = ladder.load(LEDGER)
-    missing = [n for n in presets.names() if not ladder._rows_complete(result["rows"][n])]
+    missing = [n for n in presets.names() if not ladder_run._rows_complete(result["rows"][n])]
     assert result["complete"] == (not missing)
     if missing:
         pytest.skip(f"ledger incomplete (CPU budget): no quality runs or step time for {missing}")

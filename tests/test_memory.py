@@ -8,6 +8,7 @@ import torch
 from mbsnet.memory import gpus
 from mbsnet import memory, presets
 from mbsnet.memory import GiB, measure_peak, predict_peak
+from mbsnet.memory import predict as memory_predict
 
 # A small MBS-Net: 4 bands of a 64-point STFT, 16 channels, one temporal layer; 21 frames.
 TINY = replace(presets.get("seed"), name="tiny", n_fft=64, hop_length=16, band_widths=(8, 8, 8, 9),
@@ -81,7 +82,7 @@ def test_formula_sees_the_seed_oom_at_batch_2_but_not_batch_1():
 
 
 def test_max_batch_is_verified_by_full_predictions():
-    memory._CACHE.clear()
+    memory_predict._CACHE.clear()
     result = memory.max_batch(TINY, "rtx3080ti", TINY_SECONDS)
     m = result["max_batch"]
     assert m > 1000                                   # a tiny model: thousands of sequences

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mbsnet import losses, metrics
+from mbsnet.evaluate import score_systems
 from mbsnet.assets import ARCTIC_WAVS
 from mbsnet.data.audio import load_wav, stft
 
@@ -38,8 +39,9 @@ def test_pesq_orders_quality_and_never_crashes(speech):
 
 
 def test_stoi_and_batch_summary_skip_failures(speech):
-    rows, summary = metrics.evaluate_pairs([speech, np.zeros(16_000)], [speech, np.zeros(16_000)],
-                                           progress=False)
+    items = [{"clean": speech, "noisy": speech}, {"clean": np.zeros(16_000), "noisy": np.zeros(16_000)}]
+    rows = score_systems(items, {"as is": lambda x: x}, progress=False)
+    summary = metrics.summarize(rows)
     assert summary["n"] == 2 and summary["pesq_n"] == 1 and summary["pesq_failures"] == 1
     assert summary["stoi"] == pytest.approx(1.0, abs=1e-6)
     assert "pesq_error" in rows[1]

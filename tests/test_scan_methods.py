@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mbsnet import presets
-from mbsnet.experiments.scan_bench import saved_tensor_bytes
+from mbsnet.memory.saved import saved_tensor_bytes
 from mbsnet.model import MambaBlock
 from mbsnet.scan import selective_scan
 

@@ -15,6 +15,7 @@ from mbsnet import presets, train
 from mbsnet.assets import ARCTIC_WAVS
 from mbsnet.data.audio import load_wav
 from mbsnet.checkpoint import read_checkpoint
+from mbsnet.evaluate import evaluate_model
 
 TINY = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
                decoder_hidden=32)
@@ -144,7 +145,7 @@ def test_cuda_oom_is_answered_with_the_predicted_max_batch(monkeypatch):
 
 def test_evaluate_model_reports_improvements_over_noisy():
     model, _ = train.train_model(TINY, pairs(), steps=2, **KW)
-    result = train.evaluate_model(model, pairs(2))
+    result = evaluate_model(model, pairs(2))
     assert result["n"] == 2
     for m in ("si_sdr", "pesq"):
         assert result[f"{m}_improvement"] == pytest.approx(result[m] - result[f"{m}_noisy"])

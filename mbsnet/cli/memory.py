@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import sys
 
+from mbsnet.cli.output import print_json
+from mbsnet.memory import gpus
+from mbsnet.results import save_result
+from mbsnet.units import GiB
+
 
 def add_arguments(parser) -> None:
-    from mbsnet.memory import gpus
 
     parser.add_argument("--preset", default="seed", help="preset name (see mbsnet.presets.names())")
     parser.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
@@ -38,9 +42,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import torch
 
-    from mbsnet.memory import gpus
     from mbsnet import memory, presets
-    from mbsnet.cli import print_json
 
     cfg = presets.get(args.preset)
     if args.batch < 1:
@@ -55,7 +57,6 @@ def run(args) -> int:
         return _crosscheck(cfg, args)
     if args.sweep:
         from mbsnet.memory.formula import formula_sweep
-        from mbsnet.results import save_result
 
         rows = formula_sweep()
         save_result(args.sweep, {"rows": rows})
@@ -65,12 +66,12 @@ def run(args) -> int:
     report = memory.cached_predict_peak(cfg, args.batch, args.seconds, args.optimizer)
     gpu = gpus.get(args.gpu)
     result = {"predicted": report.to_dict(), "gpu": {"name": gpu.name, "label": gpu.label,
-              "capacity_gib": gpu.capacity_gib, "usable_gib": gpu.usable / memory.GiB},
+              "capacity_gib": gpu.capacity_gib, "usable_gib": gpu.usable / GiB},
               "fits": report.peak_bytes <= gpu.usable}
     if not args.no_max_batch:
         mb = memory.max_batch(cfg, args.gpu, args.seconds, args.optimizer, verify=False)
         result["max_batch"] = mb["max_batch"]
-        result["affine_fit_gib"] = {k: v / memory.GiB for k, v in mb["fit"].items()}
+        result["affine_fit_gib"] = {k: v / GiB for k, v in mb["fit"].items()}
     if args.measure:
         try:
             result["measured"] = memory.measure_peak(cfg, args.batch, args.seconds,
@@ -84,8 +85,6 @@ def run(args) -> int:
             result["oom"] = memory.reproduce_oom(cfg, args.batch, args.oom_cap, args.seconds,
                                                  args.optimizer)
         if args.out:
-            from mbsnet.results import save_result
-
             save_result(args.out, result)
     if args.json:
         print_json(result)
@@ -98,8 +97,6 @@ def _crosscheck(cfg, args) -> int:
     import time
 
     from mbsnet import memory
-    from mbsnet.cli import print_json
-    from mbsnet.results import save_result
 
     start = time.perf_counter()
     theirs = memory.torch_memtracker_peak(cfg, args.batch, args.seconds, args.optimizer)
@@ -117,8 +114,6 @@ def _crosscheck(cfg, args) -> int:
 
 
 def _print_text(result, report, gpu) -> None:
-    from mbsnet.memory import GiB
-
     print(f"preset {report.preset}, batch {report.batch_size}, {report.seconds:g} s "
           f"({report.frames} frames), optimizer {report.optimizer}")
     print(f"predicted peak: {report.peak_gib:.2f} GiB (during {report.peak_phase}; "

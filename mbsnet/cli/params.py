@@ -1,5 +1,7 @@
-"""`python -m mbsnet params --preset NAME [--json]`."""
+"""`python -m mbsnet params --preset NAME [--json]`: parameter counts per component of a preset."""
 from __future__ import annotations
+
+from mbsnet.cli.output import print_json
 
 
 def add_arguments(parser) -> None:
@@ -9,7 +11,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from mbsnet import presets
-    from mbsnet.cli import print_json
     from mbsnet.model import build_model
     from mbsnet.params import breakdown
 

@@ -64,25 +64,3 @@ def save_wav(path, audio, sample_rate: int = 16_000) -> None:
 
     audio = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
     sf.write(str(path), audio.astype(np.float32), sample_rate, subtype="PCM_16")
-
-
-@torch.no_grad()
-def enhance_waveform(model, wav) -> torch.Tensor:
-    """Enhance a waveform with `model`: STFT -> model -> iSTFT, same length as the input.
-
-    wav: (s,) or (b, s), numpy or torch, at the model's sample rate -> float32 torch, same shape.
-    """
-    cfg = model.cfg
-    x = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav,
-                        dtype=torch.float32)
-    squeeze = x.dim() == 1
-    if squeeze:
-        x = x.unsqueeze(0)
-    if x.dim() != 2:
-        raise ValueError(f"expected a waveform of shape (s,) or (b, s), got {tuple(x.shape)}")
-    device = next(model.parameters()).device
-    length = x.shape[-1]
-    if length < cfg.n_fft:  # center=True reflect-pads n_fft // 2: pad short clips with silence
-        x = torch.nn.functional.pad(x, (0, cfg.n_fft - length))
-    out = istft(model(stft(x.to(device), cfg)), x.shape[-1], cfg)[..., :length].cpu()
-    return out[0] if squeeze else out

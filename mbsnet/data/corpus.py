@@ -16,8 +16,10 @@ seed; `ensure_corpus` generates the corpus once and reuses it while the manifest
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,9 +27,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mbsnet.data import espeak
+from mbsnet.data.audio import load_wav, save_wav
 from mbsnet.assets import ASSETS, ARCTIC_WAVS
 from mbsnet.data.noise import NOISE_TYPES, make_noise, mix_at_snr
-from mbsnet.results import REPO_ROOT
+from mbsnet.results import DATA_DIR, provenance
 
 SAMPLE_RATE = 16_000
 TRAIN_SNRS_DB = (0.0, 5.0, 10.0, 15.0)
@@ -60,7 +63,7 @@ class CorpusSpec:
 
 def default_dir() -> Path:
     """$MBSNET_DATA if set, else `data/synthetic` in the repository root."""
-    return Path(os.environ.get("MBSNET_DATA", REPO_ROOT / "data" / "synthetic"))
+    return Path(os.environ.get("MBSNET_DATA", DATA_DIR / "synthetic"))
 
 
 def sentences() -> list[tuple[str, str]]:
@@ -139,7 +142,6 @@ def _utterance(rng, split_sentences, variants):
 
 def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progress: bool) -> list[dict]:
     """Make split "train" or "test" (n utterances) or "arctic"; returns its manifest records."""
-    from mbsnet.data.audio import save_wav
 
     if split == "arctic":
         return _write_arctic(out, seed)
@@ -189,10 +191,7 @@ def generate_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool =
     utterances, so only a fresh library makes the audio a function of the seed alone, bit for bit.
     The first k test utterances are therefore the same for any n_train and any n_test >= k.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    from mbsnet.results import provenance
 
     root = Path(root) if root is not None else default_dir()
     (root / "manifest.json").unlink(missing_ok=True)
@@ -228,7 +227,6 @@ def ensure_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool = T
 
 def _write_arctic(root: Path, seed: int) -> list[dict]:
     """Store the ARCTIC mixtures as the corpus' "arctic" split (arctic/clean, arctic/noisy)."""
-    from mbsnet.data.audio import save_wav
 
     records = []
     for folder in ("clean", "noisy"):
@@ -250,7 +248,6 @@ def arctic_mixtures(seed: int = 0, snrs_db=TEST_SNRS_DB) -> list[dict]:
     test voices. The corpus stores them as its "arctic" split (use SyntheticPairs(split="arctic")
     for the bit-exact stored copy: eSpeak's babble depends on the process' synthesis history).
     """
-    from mbsnet.data.audio import load_wav
 
     plan = split_plan(CorpusSpec(seed=seed))
     rng = np.random.default_rng([seed, 3])

@@ -1,6 +1,6 @@
 """Datasets of (clean, noisy) pairs, and the `data` command that generates the synthetic corpus.
 
-    SyntheticPairs(root, split)      the offline eSpeak NG corpus (mbsnet.corpus), generated once
+    SyntheticPairs(root, split)      the offline eSpeak NG corpus (mbsnet.data.corpus), generated once
     VoiceBankDEMAND(root, split)     the standard VoiceBank-DEMAND folders, 48 kHz -> 16 kHz
     SyntheticPairs(root, "arctic")   real CMU ARCTIC speech + generated noise (held-out test),
                                      stored with the corpus; ArcticMixtures(seed) makes it in memory
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mbsnet.data.audio import load_wav
-from mbsnet.data.corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, generate_corpus, read_manifest
+from mbsnet.data.corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, read_manifest
 
 SAMPLE_RATE = 16_000
 VOICEBANK_FOLDERS = {"train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),
@@ -145,22 +145,3 @@ def open_dataset(spec: str, split: str = "train"):
             raise ValueError("--data voicebank needs a path: voicebank:/path/to/VoiceBank-DEMAND")
         return VoiceBankDEMAND(path, split)
     raise ValueError(f"--data must be 'synthetic', 'synthetic:DIR' or 'voicebank:PATH', got {spec!r}")
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--out", default=None, help="corpus directory (default: $MBSNET_DATA or data/synthetic)")
-    parser.add_argument("--n-train", type=int, default=CorpusSpec.n_train)
-    parser.add_argument("--n-test", type=int, default=CorpusSpec.n_test)
-    parser.add_argument("--seed", type=int, default=CorpusSpec.seed)
-    parser.add_argument("--force", action="store_true", help="regenerate even if a matching corpus exists")
-
-
-def run(args) -> int:
-    spec = CorpusSpec(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
-    root = generate_corpus(args.out, spec) if args.force else ensure_corpus(args.out, spec)
-    manifest = read_manifest(root)
-    seconds = {s: sum(r["seconds"] for r in manifest["splits"][s]) for s in ("train", "test")}
-    print(f"corpus at {root}: {len(manifest['splits']['train'])} train ({seconds['train'] / 60:.1f} min), "
-          f"{len(manifest['splits']['test'])} test ({seconds['test'] / 60:.1f} min) utterances; "
-          f"voices train/test {len(manifest['voices']['train'])}/{len(manifest['voices']['test'])}")
-    return 0

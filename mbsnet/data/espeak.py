@@ -4,12 +4,12 @@ The loader ships `libespeak-ng` and its voice data; this module is a minimal bin
 espeak_Initialize in AUDIO_OUTPUT_SYNCHRONOUS mode, a synth callback collecting 16-bit samples,
 espeak_SetVoiceByName ("en-us+f2": language + voice variant), espeak_SetParameter for rate
 (words per minute) and pitch (0-100), and espeak_Synth. eSpeak's native rate is 22,050 Hz;
-`synthesize` resamples to the requested rate with mbsnet.audio.resample.
+`synthesize` resamples to the requested rate with mbsnet.data.audio.resample.
 
 The library keeps global state, so calls are serialized by a lock. eSpeak NG adds random
 variation (seeded with the time at initialization; `seed=` fixes it) and keeps internal state
 from one utterance to the next that no API call resets: the same sequence of calls in a fresh
-process gives the same audio, bit for bit. mbsnet.corpus therefore generates in a fresh process.
+process gives the same audio, bit for bit. mbsnet.data.corpus therefore generates in a fresh process.
 """
 from __future__ import annotations
 

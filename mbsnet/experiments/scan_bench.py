@@ -8,84 +8,20 @@ The peer "mambapy" is the pure-PyTorch Blelloch scan of PyPI `mambapy` (alxndrTL
 """
 from __future__ import annotations
 
-import math
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mbsnet.memory.saved import saved_tensor_bytes
+from mbsnet.scan import selective_scan
+from mbsnet.scan.shapes import SWEEP_LENGTHS, ScanShape, scan_inputs, seed_shapes, sweep_shapes
 
 SCAN_PEERS = ("mambapy",)
 BENCH_METHODS = ("sequential", "chunked", "recompute") + SCAN_PEERS
-SEED_SEGMENT_SECONDS = 2.0          # the seed trains on 2 s segments: 251 STFT frames
-SWEEP_LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096)
-
-
-def saved_tensor_bytes(fn) -> int:
-    """Bytes of the distinct storages autograd saves for backward while `fn()` runs.
-
-    Counted with torch.autograd.graph.saved_tensors_hooks; a storage saved several times
-    (or through several views) counts once.
-    """
-    storages = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        storages[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return sum(storages.values())
-
-
-@dataclass(frozen=True)
-class ScanShape:
-    """One benchmark case: b sequences of length l, d channels, n states."""
-
-    name: str
-    b: int
-    l: int
-    d: int
-    n: int
-
-    @property
-    def state_bytes(self) -> int:
-        """Bytes of one float32 (b, l, d, n) tensor."""
-        return 4 * self.b * self.l * self.d * self.n
-
-
-def seed_shapes(batch: int = 2) -> list[ScanShape]:
-    """The seed's two scan shapes at `batch`: along time per band, and across bands per frame."""
-    from mbsnet import presets
-
-    cfg = presets.get("seed")
-    frames = int(SEED_SEGMENT_SECONDS * cfg.sample_rate) // cfg.hop_length + 1     # 251
-    bands = len(cfg.band_widths)                                                  # 31
-    d, n = cfg.d_inner, cfg.d_state
-    return [ScanShape("seed temporal", batch * bands, frames, d, n),
-            ScanShape("seed cross-band", batch * frames, bands, d, n)]
-
-
-def sweep_shapes(lengths=SWEEP_LENGTHS, b: int = 2, d: int = 64, n: int = 16) -> list[ScanShape]:
-    """Small b, d so that the sweep over lengths stays quick."""
-    return [ScanShape(f"sweep l={l}", b, l, d, n) for l in lengths]
-
-
-def scan_inputs(shape: ScanShape, seed: int = 0) -> dict:
-    """Float32 leaves as a freshly initialised Mamba block sees them: A = -(1..n), D = 1,
-    delta_bias = softplus^-1(dt) with dt log-uniform in [1e-3, 1e-1] (mamba-ssm's init)."""
-    g = torch.Generator().manual_seed(seed)
-    b, l, d, n = shape.b, shape.l, shape.d, shape.n
-    r = lambda *s: torch.randn(*s, generator=g)
-    dt = torch.exp(torch.rand(d, generator=g) * (math.log(1e-1) - math.log(1e-3)) + math.log(1e-3))
-    x = dict(u=r(b, l, d), delta=r(b, l, d) * 0.5,
-             A=-torch.arange(1, n + 1, dtype=torch.float32).repeat(d, 1),
-             B=r(b, l, n), C=r(b, l, n), D=torch.ones(d), z=r(b, l, d),
-             delta_bias=dt + torch.log(-torch.expm1(-dt)))
-    return {k: v.requires_grad_(True) for k, v in x.items()}
 
 
 def mambapy_scan(u, delta, A, B, C, D, z, delta_bias):
@@ -101,9 +37,7 @@ def mambapy_scan(u, delta, A, B, C, D, z, delta_bias):
 
 
 def scan_function(method: str, chunk_size: int = 64):
-    """A callable(**inputs) -> y for a method of mbsnet.ssm or a peer."""
-    from mbsnet.scan import selective_scan
-
+    """A callable(**inputs) -> y for a method of mbsnet.scan or a peer."""
     if method == "mambapy":
         return mambapy_scan
     if method not in BENCH_METHODS:
@@ -148,7 +82,6 @@ def bench_scan(repeats: int = 5, chunk_size: int = 64, quick: bool = False, batc
     quick: batch 1 for the seed shapes, lengths up to 1024, sequential skipped at the seed's
     temporal shape (it takes tens of seconds there).
     """
-    from tqdm.auto import tqdm
 
     shapes = seed_shapes(1 if quick else batch)
     shapes += sweep_shapes(tuple(l for l in SWEEP_LENGTHS if not quick or l <= 1024))
@@ -189,38 +122,3 @@ def format_table(rows: list[dict]) -> str:
             if k.endswith(" s") or "/" in k or k.endswith("saved MiB"):
                 lines.append(f"    {k:<28} {v:10.3f}")
     return "\n".join(lines)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("what", choices=["scan"], help="which benchmark to run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per method (median)")
-    parser.add_argument("--chunk-size", type=int, default=64, help="chunk length T of the chunked scans")
-    parser.add_argument("--batch", type=int, default=2, help="training batch of the seed shapes")
-    parser.add_argument("--max-sequential-length", type=int, default=4096,
-                        help="skip the (slow) sequential scan above this length")
-    parser.add_argument("--quick", action="store_true", help="smaller shapes, for a fast look")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    parser.add_argument("--out", help="store the result as JSON with provenance (e.g. results/bench_scan_cpu.json)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def run(args) -> int:
-    from mbsnet.cli import print_json
-    from mbsnet.results import save_result
-
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    result = bench_scan(args.repeats, args.chunk_size, args.quick, args.batch,
-                        args.max_sequential_length)
-    result["table"] = ratio_table(result)
-    if args.out:
-        save_result(args.out, result)
-    if args.json:
-        print_json(result)
-    else:
-        print(format_table(result["table"]))
-        for s in result["skipped"]:
-            print(f"skipped: {s}")
-    return 0

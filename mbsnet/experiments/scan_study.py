@@ -1,13 +1,15 @@
 """Measurements behind notebook 04 (the scan): saved bytes, the clamps, errors vs float64.
 
-All functions take a `ScanShape` (mbsnet.bench) and build inputs with `bench.scan_inputs`, so the
+All functions take a `ScanShape` and build inputs with `scan_inputs` (mbsnet.scan.shapes), so the
 notebook and `python -m mbsnet bench scan` measure the same thing.
 """
 from __future__ import annotations
 
 import torch
 
-from mbsnet.experiments.scan_bench import ScanShape, saved_tensor_bytes, scan_function, scan_inputs
+from mbsnet.experiments.scan_bench import scan_function
+from mbsnet.memory.saved import saved_tensor_bytes
+from mbsnet.scan.shapes import ScanShape, scan_inputs
 from mbsnet.scan import selective_scan
 
 GRAD_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")

@@ -15,8 +15,13 @@ import math
 from dataclasses import replace
 
 import torch
+from tqdm.auto import tqdm
 
+from mbsnet import presets
 from mbsnet.config import MBSNetConfig
+from mbsnet.memory.predict import cached_predict_peak
+from mbsnet.memory.saved import saved_tensor_census
+from mbsnet.model import MambaBlock
 
 FP32 = 4
 COMPLEX64 = 8
@@ -69,33 +74,8 @@ def tensor_bytes(*shape: int, dtype_bytes: int = FP32) -> int:
     return math.prod(shape) * dtype_bytes
 
 
-def saved_tensor_census(fn, *inputs, exclude=()) -> list[dict]:
-    """Every distinct storage that autograd saves while running `fn(*inputs)`.
-
-    Uses torch.autograd.graph.saved_tensors_hooks; a storage saved several times (or through
-    several views) is counted once. Tensors in `exclude` (e.g. parameters) are skipped.
-    Returns [{"shape": first shape seen, "nbytes": storage bytes}] in the order saved.
-    """
-    skip = {id(t.untyped_storage()) for t in exclude}
-    seen: dict[int, dict] = {}
-    keep = []                                     # hold storages so ids stay unique
-
-    def pack(t):
-        storage = t.untyped_storage()
-        key = id(storage)
-        if key not in skip and key not in seen:
-            seen[key] = {"shape": tuple(t.shape), "nbytes": storage.nbytes()}
-            keep.append(storage)
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(*inputs)
-    return list(seen.values())
-
-
 def mamba_block_census(cfg: MBSNetConfig, sequences: int, length: int) -> list[dict]:
     """Saved storages of one MambaBlock forward on (sequences, length, c) meta tensors."""
-    from mbsnet.model import MambaBlock
 
     with torch.device("meta"):
         block = MambaBlock(cfg)
@@ -210,7 +190,6 @@ SWEEP = {  # knob -> values; every point changes one knob of the seed at batch 1
 
 def sweep_point(knob: str, value, base: MBSNetConfig | None = None):
     """(cfg, batch, seconds) of one sweep point: the seed at batch 1, 2 s, with `knob`=value."""
-    from mbsnet import presets
 
     base = base or presets.get("seed")
     batch, seconds = 1, 2.0
@@ -228,9 +207,7 @@ def sweep_point(knob: str, value, base: MBSNetConfig | None = None):
 def formula_sweep(sweep: dict | None = None, progress: bool = True) -> list[dict]:
     """Formula vs memory.predict_peak at every point of `sweep` (default SWEEP). Slow: one
     full tracked prediction per point (store the result; notebook 3 loads it)."""
-    from tqdm.auto import tqdm
 
-    from mbsnet.memory import cached_predict_peak
 
     points = [(k, v) for k, values in (sweep or SWEEP).items() for v in values]
     rows = []

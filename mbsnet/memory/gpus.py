@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GiB = 2 ** 30
+from mbsnet.units import GiB
+
 CONTEXT_RESERVE = 0.5 * GiB   # upper end of the CUDA context's ~300-500 MiB
 
 

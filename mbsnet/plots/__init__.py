@@ -8,9 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from mbsnet import presets
-
-MiB = 2 ** 20
-GiB = 2 ** 30
+from mbsnet.units import GiB, MiB  # noqa: F401  (re-exported for the plot modules)
 
 _PALETTE = plt.get_cmap("tab20").colors
 

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from mbsnet.data.audio import stft
 from mbsnet.plots import style_axes
 
 SYSTEM_COLORS = {"clean": "#2c3e50", "noisy": "#95a5a6", "wiener": "#e67e22", "model": "#1e8449"}
@@ -14,7 +15,6 @@ SYSTEM_COLORS = {"clean": "#2c3e50", "noisy": "#95a5a6", "wiener": "#e67e22", "m
 
 def spectrogram(ax, wav, title: str = "", sample_rate: int = 16_000, vmin: float = -90.0):
     """Log-power spectrogram (dB re full scale) of a waveform (s,) on `ax`, time in s, frequency in kHz."""
-    from mbsnet.data.audio import stft
 
     spec = stft(torch.as_tensor(np.asarray(wav, dtype=np.float32))).abs().numpy()   # (f, t)
     db = 20 * np.log10(spec / 256 + 1e-9)                 # 256 = Hann window sum / 1: 0 dB ~ full scale
