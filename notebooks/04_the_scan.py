@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 04 · The scan: chunking, clamps and recomputation
+# # 4. The scan: chunking, clamps and recomputation
 #
 # **The question.** The source analysis blames the OOM on the selective scan and recommends:
 #

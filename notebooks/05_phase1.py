@@ -116,13 +116,11 @@ else:
 
 # %%
 from mbsnet.model import BiMamba, MambaBlock
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
+from mbsnet.params import count
 
 cfg = presets.get("recompute_scan")
 saved = rows["recompute_scan"]["parameters"] - rows["crossband_uni"]["parameters"]
-per_encoder = n_params(BiMamba(cfg)) - n_params(MambaBlock(cfg))   # one Mamba block + merge + LayerNorm
+per_encoder = count(BiMamba(cfg)) - count(MambaBlock(cfg))   # one Mamba block + merge + LayerNorm
 assert saved == 2 * per_encoder == 307_968
 mem = rows["recompute_scan"]["peak_b6_gib"] - rows["crossband_uni"]["peak_b6_gib"]
 print(f"parameters saved: {saved:,} = 2 x {per_encoder:,} (source: 150K)   "
@@ -156,9 +154,10 @@ assert [c["verdict"] for c in claim3] == ["within noise", "within noise", "b bet
 # %% [markdown]
 # In five of the six comparisons the proxy cannot tell the two directions apart. The sixth, SI-SDR at the
 # shared-encoder scale, favours the *unidirectional* cross-band pass, but it rests on the least stable preset of the
-# ladder: the two seeds of `crossband_bi_shared_encoder` differ by more than 4 dB (one of them ends close to the noisy
-# input's level, the other far below it), and PESQ shows no difference there. So there is no evidence that the backward cross-band pass helps, and
-# weak evidence, at one scale, that it slows early learning; none that it "makes no sense" (notebook 8 weighs it).
+# ladder: the two seeds of `crossband_bi_shared_encoder` differ by more than 4 dB (one of them ends close to the
+# noisy input's level, the other far below it), and PESQ shows no difference there. So there is no evidence that the
+# backward cross-band pass helps, and weak evidence, at one scale, that it slows early learning; none that it "makes
+# no sense" (notebook 8 weighs it).
 
 # %% [markdown]
 # ## Step 3: expand 1
@@ -175,7 +174,7 @@ assert [c["verdict"] for c in claim3] == ["within noise", "within noise", "b bet
 for expand in (2, 1):
     block = MambaBlock(presets.get("crossband_uni" if expand == 2 else "expand1"))
     print(f"expand {expand}: in_proj {tuple(block.in_proj.weight.shape[::-1])} (d -> 2 d_inner), "
-          f"block {n_params(block):,} parameters")
+          f"block {count(block):,} parameters")
 saved = rows["crossband_uni"]["parameters"] - rows["expand1"]["parameters"]
 mem = 1 - rows["expand1"]["peak_b6_gib"] / rows["crossband_uni"]["peak_b6_gib"]
 print(f"expand 2 -> 1 saves {saved:,} parameters and {mem:.0%} of the predicted batch-6 peak")
@@ -210,7 +209,7 @@ print(ladder.table(result, phase1 + ["crossband_bi_expand1"]))
 
 # %% [markdown]
 # **Verdict (phase 1).** The OOM is solved — mainly by the scan, which recomputes instead of chunking (batch 2 →
-# batch 5); expand 1 then brings the original batch 6 within reach (max batch 9). The parameter prediction is wrong: phase 1 ends at 5.90M, not ~3.5M, because 4.37M
-# of the model sit in the decoders, which no phase-1 step touches (notebook 7). Removing the backward
-# cross-band pass saves 4% of the parameters and little memory; its effect on quality is shown above against
-# the proxy's noise.
+# batch 5); expand 1 then brings the original batch 6 within reach (max batch 9). The parameter prediction is wrong:
+# phase 1 ends at 5.90M, not ~3.5M, because 4.37M of the model sit in the decoders, which no phase-1 step touches
+# (notebook 7). Removing the backward cross-band pass saves 4% of the parameters and little memory; its effect on
+# quality is shown above against the proxy's noise.

@@ -114,13 +114,13 @@ for c in claim4:
 assert [c["verdict"] for c in claim4] == ["within noise", "b better", "b better", "b better"]
 
 # %% [markdown]
-# The source expects a small loss ("< 0.05 PESQ"). The proxy measures the opposite sign: at an equal budget of
-# 200 short steps the *unidirectional* models are ahead — in PESQ on the ladder's rung (SI-SDR within noise), and in
-# both metrics, by about twice the threshold, at the final model's scale. What this measures is how fast each model learns
-# from 0.25 s crops, not what it reaches: a backward pass has little context to add over 32 frames, and it doubles
-# the temporal Mamba work the optimizer must coordinate. Notebook 8 checks with a 4× larger budget whether the gap
-# is one of speed or of capacity; published systems (SEMamba, MP-SENet's conformers) keep temporal context in both
-# directions.
+# The source expects a small loss ("< 0.05 PESQ"). The proxy measures the opposite sign: at an equal budget of 200
+# short steps the *unidirectional* models are ahead — in PESQ on the ladder's rung (SI-SDR within noise), and in
+# both metrics, by about twice the threshold, at the final model's scale. What this measures is how fast each model
+# learns from 0.25 s crops, not what it reaches: a backward pass has little context to add over 32 frames, and it
+# doubles the temporal Mamba work the optimizer must coordinate. Notebook 8 checks with a 4× larger budget whether
+# the gap is one of speed or of capacity; published systems (SEMamba, MP-SENet's conformers) keep temporal context
+# in both directions.
 
 # %% [markdown]
 # ## Step 6: single-Linear output nets

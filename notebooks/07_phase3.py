@@ -104,17 +104,15 @@ assert 0.59 < dec / live["seed"].total < 0.61 and live["layers3"].grouped()["dec
 
 # %%
 from mbsnet.model import BandDecoder
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
+from mbsnet.params import count
 
 per_band, shared = (BandDecoder(presets.get(n)) for n in ("layers3", "slim_decoder"))
-print(f"one decoder: per band {n_params(per_band):,} -> shared hidden {n_params(shared):,} "
-      f"({n_params(per_band) / n_params(shared):.1f}x smaller)")
+print(f"one decoder: per band {count(per_band):,} -> shared hidden {count(shared):,} "
+      f"({count(per_band) / count(shared):.1f}x smaller)")
 a, b = rows["layers3"], rows["slim_decoder"]
 print(f"slim decoder: {a['parameters']:,} -> {b['parameters']:,} parameters "
       f"(-{1 - b['parameters'] / a['parameters']:.0%}), batch-6 peak {a['peak_b6_gib']:.2f} -> {b['peak_b6_gib']:.2f} GiB")
-assert n_params(per_band) == 2_187_265 and n_params(shared) == 198_145
+assert count(per_band) == 2_187_265 and count(shared) == 198_145
 
 # %% [markdown]
 # Quality at an equal budget, each rung against its parent (the noise threshold comes from the seed-to-seed
@@ -152,9 +150,8 @@ assert rows["layers3"]["parameters"] > 4.5e6 and end["parameters"] < 1e6
 print(ladder.table(result, phase3))
 
 # %% [markdown]
-# **Verdict (phase 3).** d_state and depth are small knobs for the parameters (together −71K, 1.5%); for
-# memory, d_state 8 cuts the batch-6 peak by a quarter through the scan's scratch buffers, and 3 layers by another
-# tenth. The model stays at 4.70M after all eight of the source's steps — its
-# ~2M prediction misses by 2.35×. The missing step, sharing the decoders' hidden layer across bands, removes
-# 3.98M parameters on its own (85% of what was left). Notebook 8 puts all rungs side by side and chooses the
-# final model.
+# **Verdict (phase 3).** d_state and depth are small knobs for the parameters (together −71K, 1.5%); for memory,
+# d_state 8 cuts the batch-6 peak by a quarter through the scan's scratch buffers, and 3 layers by another tenth.
+# The model stays at 4.70M after all eight of the source's steps — its ~2M prediction misses by 2.35×. The missing
+# step, sharing the decoders' hidden layer across bands, removes 3.98M parameters on its own (85% of what was left).
+# Notebook 8 puts all rungs side by side and chooses the final model.

@@ -167,5 +167,6 @@ print(f"The final preset trains on a CPU: the live small run's loss fell from {l
       f"({info['train_minutes']:.0f} min, one CPU thread), its loss falling from {first:.3f} to {last:.3f}.")
 
 # %% [markdown]
-# An hour or two of one CPU thread is a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model achieved with it — against
-# the noisy input and a classical Wiener filter, on synthetic and on real speech — is notebook 11.
+# An hour or two of one CPU thread is a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model
+# achieved with it — against the noisy input and a classical Wiener filter, on synthetic and on real speech — is
+# notebook 11.
