@@ -8,12 +8,20 @@ STAMP   := $(VENV)/.installed
 HTML    := book/_build/html
 # pytest-xdist: one worker per notebook file (nbval needs --dist loadfile). 2 by default.
 NB_WORKERS ?= 2
+# `make notebooks NB=04_the_scan` (or NB=04, or several: NB="04 05") re-executes only those.
+NB ?=
+NB_SOURCES = $(if $(strip $(NB)),$(foreach n,$(NB),$(call nb_source,$(basename $(notdir $(n))))),\
+                 $(wildcard notebooks/[0-9][0-9]_*.py))
+nb_source = $(or $(wildcard notebooks/$(1).py),$(wildcard notebooks/$(1)_*.py),\
+                 $(error no notebooks/$(1).py or notebooks/$(1)_*.py))
 
-.PHONY: help venv test test-unit test-notebooks book lab check-site clean
+.PHONY: help venv test test-unit test-notebooks check-notebooks notebooks book lab check-site clean
 
 help:
 	@echo "make book        set up .venv, build the site (warnings are errors), print where it is"
-	@echo "make test        unit tests, then every notebook re-executed and compared (nbval)"
+	@echo "make test        notebook sync check, unit tests, then every notebook re-executed and compared (nbval)"
+	@echo "make notebooks   re-execute every notebook in place from its source (NB=04_the_scan: just that one)"
+	@echo "make check-notebooks   check that every notebooks/NN_name.ipynb matches its source NN_name.py"
 	@echo "make lab         open the notebooks in JupyterLab"
 	@echo "make check-site  open every page of the built site in headless Chromium"
 	@echo "make venv        only create/refresh .venv"
@@ -28,7 +36,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -e . --no-deps
 	touch $(STAMP)
 
-test: test-unit test-notebooks
+test: check-notebooks test-unit test-notebooks
 
 test-unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests
@@ -38,6 +46,25 @@ test-notebooks: venv
 	env -u MPLBACKEND $(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600 \
 	    $(if $(filter-out 0 1,$(NB_WORKERS)),-n $(NB_WORKERS) --dist loadfile) notebooks/
+
+# Each notebooks/NN_name.ipynb is paired with its jupytext source NN_name.py (notebooks/jupytext.toml).
+check-notebooks: venv
+	$(PY) tools/check_notebook_sync.py
+
+# Sync each pair (the newer file wins, so an edited .py updates the notebook's cells), execute the
+# notebook in place with the venv's kernel (outputs, widget state), then sync again so the .py is
+# not older than its notebook. No MPLBACKEND, as in test-notebooks: the figures must render inline.
+notebooks: venv
+	@set -e; for src in $(NB_SOURCES); do \
+	    nb="$${src%.py}.ipynb"; \
+	    echo "=== $$nb"; \
+	    $(VENV)/bin/jupytext --sync "$$src"; \
+	    env -u MPLBACKEND JUPYTER_PATH="$(abspath $(VENV))/share/jupyter" \
+	        $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	        --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 "$$nb"; \
+	    $(VENV)/bin/jupytext --sync "$$nb"; \
+	done
+	$(PY) tools/check_notebook_sync.py
 
 book: venv
 	$(PY) tools/make_toc.py

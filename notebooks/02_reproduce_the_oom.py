@@ -1,0 +1,185 @@
+# %% [markdown]
+# # 2. Reproduce the OOM
+#
+# > **Current**: 7.33M params, OOM with batch_size=2
+# >
+# > With gradients (×3 for backprop), activations, optimizer states → **>10 GB easily exceeded**
+#
+# — *the source analysis* (`brutal_complexity_analysis.md`)
+#
+# The seed MBS-Net ran out of memory at batch 2 on a 12 GiB RTX 3080 Ti. Before fixing anything we reproduce that failure,
+# and we find out *where* the memory goes. Most readers (and CI) have no GPU, so we **predict** the CUDA peak on the CPU:
+#
+# * one full training step — forward on a complex STFT $(b, 257, 251)$ (2 s at 16 kHz), the loss
+#   (0.5·L1 on real/imag + 0.5·L1 on $|X|^{0.3}$), backward, an Adam step — runs on **meta tensors**: every op computes
+#   shapes and dtypes, nothing is allocated;
+# * a small `TorchDispatchMode` (`mbsnet.memory.LiveMemoryTracker`) follows every tensor storage from its creation to
+#   the moment autograd or Python drops it (a weakref callback), so it knows the live bytes after every op, rounded up
+#   to 512 B as the CUDA caching allocator does;
+# * the step is a steady-state one: Adam's two states per parameter already exist, as from step 2 on.
+#
+# This counts what `torch.cuda.max_memory_allocated` counts. It leaves out:
+
+# %%
+from mbsnet import memory, presets, gpus, build_model
+from mbsnet.params import breakdown
+from mbsnet.memory import GiB, MiB
+
+for what, how in memory.LEFT_OUT.items():
+    print(f"{what:>20}: {how}")
+
+# %% [markdown]
+# ## The model: 7,325,830 parameters
+#
+# The parameters themselves are not the problem: in fp32 they take 28 MiB, and with gradients and Adam's two
+# states, $16\,P$ bytes = 112 MiB.
+
+# %%
+seed = presets.get("seed")
+P = breakdown(build_model(seed)).total
+print(f"parameters: {P:,}  ->  weights + gradients + Adam state = 16 P bytes = {16 * P / MiB:.0f} MiB")
+assert P == 7_325_830
+
+# %% [markdown]
+# ## Batch 1 and batch 2, predicted
+#
+# Each prediction runs the whole training step on meta tensors (~15–30 s each here).
+
+# %%
+reports = {f"batch {b}": memory.cached_predict_peak(seed, b) for b in (1, 2)}
+for label, r in reports.items():
+    print(f"{label}: predicted peak {r.peak_gib:.2f} GiB, during {r.peak_phase}")
+    for category, nbytes in r.categories.items():
+        print(f"    {category:<18}{nbytes / GiB:8.3f} GiB")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for label, r in reports.items():
+    print(f"{label}: {r.n_ops:,} ops tracked in {r.elapsed_s:.1f} s")
+
+# %% [markdown]
+# Against a 12 GiB card (PyTorch gets about 11.5 GiB of it: the CUDA context takes ~0.3–0.5 GiB first):
+
+# %%
+import matplotlib.pyplot as plt
+from mbsnet.plots.memory import plot_category_bars, plot_timeline, plot_module_breakdown
+
+fig, ax = plt.subplots(figsize=(5, 4))
+plot_category_bars(ax, reports, budget_gib=12)
+ax.set_title("seed MBS-Net, one training step (2 s segments)")
+plt.show()
+
+# %% [markdown]
+# Almost all of it is **saved activations**: tensors that autograd keeps from the forward pass for the backward
+# pass. Parameters, gradients and Adam state together are about 0.1 GiB.
+#
+# ### When: live memory over the step
+#
+# The tracker records the live bytes after every op. Memory climbs through the forward pass (every Mamba block adds
+# its saved tensors), peaks early in the backward pass (the first scan's gradient buffers come on top of everything
+# saved), then falls as backward releases what it used.
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 3.5))
+for (label, r), color in zip(reports.items(), ("#1f77b4", "#c0392b")):
+    plot_timeline(ax, r, budget_gib=12, label=label, color=color)
+ax.legend(loc="upper left")
+plt.show()
+
+# %% [markdown]
+# ### Where: by module
+#
+# At the peak of batch 2, the memory belongs to the Mamba stacks: the 4 temporal bidirectional layers and the
+# cross-band layer of each of the two encoders (magnitude and phase).
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+plot_module_breakdown(ax, reports["batch 2"], depth=3, top=14)
+ax.set_title("batch 2: live at the peak, by module")
+plt.show()
+
+# %%
+top = reports["batch 2"].by_module(2)
+mamba = sum(v for k, v in top.items() if "encoder" in k)
+print(f"encoders (Mamba): {mamba / GiB:.2f} GiB = {mamba / reports['batch 2'].peak_bytes:.1%} of the peak")
+
+# %% [markdown]
+# ## How big a batch fits?
+#
+# Activation memory grows linearly with the batch: every tensor the step saves has the batch as a factor, while
+# parameters, gradients and Adam state do not. We **check** that the peak is affine in $b$ before we extrapolate
+# with it: fit $\text{peak}(b) = a + s\,b$ on $b = 1, 2$, then compare with a full prediction at $b = 3$.
+
+# %%
+fit = memory.affine_in_batch(seed, check_batch=3)
+print(f"peak(b) = {fit['intercept'] / GiB:.3f} GiB + {fit['slope'] / GiB:.3f} GiB x b")
+check = fit["check"]
+print(f"b = 3: affine {check['affine'] / GiB:.3f} GiB, full prediction {check['predicted'] / GiB:.3f} GiB "
+      f"(error {check['relative_error']:.3%})")
+assert check["relative_error"] < 0.005
+
+# %%
+print(f"{'GPU':<22}{'usable GiB':>11}{'max batch':>10}")
+max_batches = {}
+for name, gpu in gpus.GPUS.items():
+    m = max(int((gpu.usable - fit["intercept"]) // fit["slope"]), 0)
+    max_batches[name] = m
+    print(f"{gpu.label:<22}{gpu.usable / GiB:>11.2f}{m:>10}")
+
+# %%
+spare = gpus.get("rtx3080ti").usable - reports["batch 1"].peak_bytes
+print(f"batch 1 leaves {spare / GiB:.2f} GiB of the RTX 3080 Ti; the original recipe's batch 6 would need "
+      f"{(fit['intercept'] + 6 * fit['slope']) / GiB:.1f} GiB: only the 80 GiB cards take it.")
+assert max_batches["a100-80"] >= 6 > max_batches["a100-40"]
+
+# %% [markdown]
+# ## On a GPU: the real OOM
+#
+# `mbsnet.memory.reproduce_oom(cfg, batch, cap_gib=12)` runs the same step on a GPU capped at 12 GiB with
+# `torch.cuda.set_per_process_memory_fraction` and catches the real `torch.OutOfMemoryError`. On a CPU it says so
+# and does nothing.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import torch
+for batch in (1, 2):
+    result = memory.reproduce_oom(seed, batch, cap_gib=12)
+    print(f"batch {batch}: {result['status']}: {result['message']}")
+
+# %% [markdown]
+# GPU measurements are stored under `results/gpu_memory_*.json` with their device, date, commit and command, by
+# `python -m mbsnet memory --preset seed --batch 1 --measure --oom-cap 12 --out results/gpu_memory_seed_b1.json`
+# (and the same with `--batch 2`). When such files exist, they are shown here next to the prediction:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+stored = memory.stored_gpu_results()
+if not stored:
+    print("No GPU measurement stored yet: the numbers above are predictions made on a CPU.")
+for rec in stored:
+    m, p, prov = rec["measured"], rec["predicted"], rec["provenance"]
+    seen = (f"measured {m['peak_gib']:.2f} GiB ({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%} vs predicted)"
+            if "peak_gib" in m else "out of memory on this card")
+    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: {seen}; "
+          f"predicted {p['peak_gib']:.2f} GiB; under a 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")
+
+# %% [markdown]
+# ## Verdict
+
+# %%
+b1, b2 = reports["batch 1"], reports["batch 2"]
+card = gpus.get("rtx3080ti")
+assert b2.peak_bytes > 12 * GiB                       # batch 2 cannot fit a 12 GiB card
+assert b1.peak_bytes < card.usable                    # batch 1 does
+assert b2.categories["saved_activations"] > 0.9 * b2.peak_bytes
+assert 16 * P < 0.01 * b2.peak_bytes                  # weights + grads + Adam: < 1 %
+assert max_batches["rtx3080ti"] == 1
+print(f"Reproduced (predicted): batch 1 peaks at {b1.peak_gib:.2f} GiB and fits the 12 GiB RTX 3080 Ti; "
+      f"batch 2 peaks at {b2.peak_gib:.2f} GiB and does not. "
+      f"{b2.categories['saved_activations'] / b2.peak_bytes:.0%} of it is saved activations; "
+      f"parameters, gradients and Adam state are {16 * P / MiB:.0f} MiB.")
+
+# %% [markdown]
+# The source was right that batch 2 does not fit, but not about why: it is not "gradients ×3" or optimizer
+# state, it is what autograd **saves** from the forward pass — mostly the selective scan's $(b, l, d, n)$ tensors,
+# as notebook 3 derives. Notebook 4 removes them.

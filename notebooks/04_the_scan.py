@@ -1,0 +1,246 @@
+# %% [markdown]
+# # 4. The scan: chunking, clamps and recomputation
+#
+# **The question.** The source analysis blames the OOM on the selective scan and recommends:
+#
+# > **Recommended**: **Chunked processing** (easiest, effective)
+# > ```python
+# > chunk_A_bar = torch.exp(dt_A[:, i:i+chunk_size])  # (B, 32, D, N) - 6× smaller
+# > ```
+# > **Reduction**: ~6× memory for A_bar/B_bar tensors
+#
+# In short: *"Chunked processing ... ~6× memory reduction"*. The authors' first "optimized" model did
+# this (chunks of 32 steps) and also clamped values inside the scan. Does chunking reduce the
+# **training** memory? What do the clamps do? And what does a scan that really saves memory look like?
+
+# %% [markdown]
+# ## The recurrence and what autograd keeps
+#
+# For each sequence, channel and state index (Mamba S6, ZOH for $A$, Euler for $B$):
+#
+# $$
+# h_t = \underbrace{e^{\Delta_t A}}_{\bar A_t} \odot h_{t-1} + \underbrace{\Delta_t B_t u_t}_{\bar B_t u_t},
+# \qquad y_t = \langle h_t, C_t\rangle + D\,u_t, \qquad \text{out}_t = y_t\cdot \mathrm{SiLU}(z_t).
+# $$
+#
+# The seed's scan builds $\bar A$ and $\bar B u$ for the whole sequence as $(b, l, d, n)$ tensors and
+# loops over time. To differentiate $h_t = \bar A_t h_{t-1} + \bar B_t u_t$ autograd must keep
+# $\bar A_t$ and $h_{t-1}$ of every step, and the inputs of the ops that built $\bar A$, $\bar B u$:
+# a handful of $(b, l, d, n)$ tensors. Chunking over time only changes *when* they are built, not
+# whether autograd keeps them. Let's count what it keeps with
+# `torch.autograd.graph.saved_tensors_hooks`, first at a modest shape.
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from mbsnet.bench import ScanShape, bench_shape, scan_inputs, seed_shapes
+from mbsnet.plots import MiB
+from mbsnet.plots.scan import plot_scan_sweep
+from mbsnet.scan_study import (clamp_binding, clamp_effect, errors_vs_float64,
+                               saved_bytes_by_method, stressed)
+
+torch.manual_seed(0)
+modest = ScanShape("modest", b=4, l=128, d=64, n=16)
+saved = saved_bytes_by_method(modest, ["sequential", "chunked", "recompute", "mambapy"], chunk_size=32)
+for m, v in saved.items():
+    print(f"{m:<11} saves {v / MiB:6.2f} MiB = {v / modest.state_bytes:5.2f} x one (b, l, d, n) float32 tensor")
+
+# %%
+k_naive = saved["sequential"] / modest.state_bytes
+assert 3 <= k_naive <= 4                          # exp(dt A), dt B u, every h_t, and a bit more
+assert saved["chunked"] >= 0.95 * saved["sequential"]   # chunks of 32 steps keep the same bytes
+assert saved["recompute"] < 0.1 * saved["sequential"]
+
+# %% [markdown]
+# The naive scan keeps $k$ copies of $b\cdot l\cdot d\cdot n$ floats ($3 \le k \le 4$, asserted); the chunked
+# scan (chunks of 32, as the authors did) keeps exactly as much; so does mamba.py's parallel scan.
+#
+# ### At the seed's shapes
+#
+# The seed runs the scan along time for every band ($b = 2 \cdot 31$ sequences of $l = 251$ frames)
+# and across bands for every frame ($b = 2 \cdot 251$ sequences of $l = 31$ bands), with
+# $d = 256$, $n = 16$. Counting one forward pass at these shapes (about half a minute):
+
+# %%
+seed = seed_shapes(batch=2)
+seed_saved = {s.name: saved_bytes_by_method(s, ["sequential", "chunked", "recompute"], chunk_size=32)
+              for s in seed}
+input_bytes = {s.name: sum(v.numel() * v.element_size() for v in scan_inputs(s).values()) for s in seed}
+for s in seed:
+    v = seed_saved[s.name]
+    print(f"{s.name:<16} b={s.b:3d} l={s.l:3d}: one chunk of 32 is {s.l / min(32, s.l):4.1f}x smaller "
+          f"than the sequence; saved MiB: " + ", ".join(f"{m} {b / MiB:6.1f}" for m, b in v.items())
+          + f"  (inputs {input_bytes[s.name] / MiB:.1f})")
+
+# %%
+for s in seed:
+    v = seed_saved[s.name]
+    chunk_gain = v["sequential"] / v["chunked"]
+    recompute_gain = v["sequential"] / v["recompute"]
+    print(f"{s.name}: chunking divides the saved bytes by {chunk_gain:.2f}, "
+          f"recomputation by {recompute_gain:.1f}; recompute keeps {v['recompute'] / input_bytes[s.name]:.2f}x its inputs")
+    assert chunk_gain < 1.05                      # "~6× memory reduction": not for training
+    assert v["recompute"] <= 1.25 * input_bytes[s.name]
+    assert recompute_gain > 10
+
+# %% [markdown]
+# **Verdict on "Chunked processing ... ~6× memory reduction".** The factor is real for a single chunk's
+# tensors ($l/T$, printed above, along time; nothing across bands where $l = 31 < 32$), but those
+# tensors are a transient of the forward pass. Training memory is set by what autograd *keeps* for
+# backward, and the chunked scan keeps every chunk: the lines above show no reduction at all.
+# Chunking only saves memory in inference (no autograd), or when each chunk's work is recomputed in
+# backward, which is what mamba-ssm's CUDA kernel does.
+#
+# ## The clamps
+#
+# The authors' chunked scan also clamped $\Delta A$ to $[-10, 0]$, $\Delta$ to $[0, 1]$ in $\bar B$,
+# $\bar A$ to $\le 0.999$, $h$ to $\pm 100$ and the output $\langle h, C\rangle$ to $\pm 50$
+# (`selective_scan(..., method="chunked", clamps=True)` reproduces them). A clamp that binds changes
+# the function and passes a zero gradient. How often do they bind? At inputs like a freshly
+# initialised block sees ($\Delta$ from mamba-ssm's init, $10^{-3}..10^{-1}$) and at stressed inputs
+# (larger steps $\Delta$ and louder $u$, as a trained model may produce):
+
+# %%
+x = scan_inputs(modest)
+clamp_rows = {"realistic": x, "stressed": stressed(x)}
+clamp_results = {}
+for label, inputs in clamp_rows.items():
+    binding, effect = clamp_binding(inputs), clamp_effect(inputs)
+    clamp_results[label] = (binding, effect)
+    print(f"{label}: clamp binds on " + ", ".join(f"{k}: {v:.2%}" for k, v in binding.items()))
+    print(f"    output changed by {effect['output_rel_error']:.1e} of max|y|; gradient entries zeroed: "
+          + ", ".join(f"{k} {v:.1%}" for k, v in effect["zeroed"].items() if v > 0))
+    print("    gradient changed by (of max|grad|): "
+          + ", ".join(f"{k} {v:.1e}" for k, v in effect["grad_rel_error"].items()))
+
+# %%
+realistic, stressed_ = clamp_results["realistic"], clamp_results["stressed"]
+assert realistic[0]["A_bar > 0.999"] > 0              # binds already at initialisation
+assert realistic[1]["output_rel_error"] < 1e-3
+assert stressed_[1]["output_rel_error"] > 0.5         # a different function
+assert stressed_[1]["zeroed"]["A"] > 0.1              # and gradients silently zeroed
+
+# %% [markdown]
+# **Verdict on the clamps.** At initialisation only $\bar A \le 0.999$ binds (channels with
+# $\Delta\,|A| < 10^{-3}$, i.e. the slowest-decaying states, whose memory it shortens) and changes
+# outputs slightly. Once steps $\Delta$ or inputs grow, $\Delta \le 1$, $\Delta A \ge -10$ and the
+# output clamp bind on a large fraction of entries: the scan computes a different function, and the
+# gradient of $A$ is exactly zero on many entries. The clamps hide numerical trouble rather than
+# fixing memory, and the unclamped scans below are exact.
+#
+# ## What recomputation buys
+#
+# `method="recompute"` (`mbsnet/scan_recompute.py`) is a `torch.autograd.Function` that follows
+# mamba-ssm's kernel: forward runs the chunks under no-grad and saves only its inputs
+# $u, \Delta, A, B, C, D, z, \Delta_{\text{bias}}$ and the state $h$ at each chunk start; backward walks the
+# chunks in reverse, recomputes each chunk's states from its saved start, runs the reverse
+# recurrence $\partial h_t = C_t\,\partial y_t + \bar A_{t+1} \odot \partial h_{t+1}$ and forms all
+# gradients with a few vectorised ops:
+# $\partial u = D\,\partial y + \Delta \sum_n \partial h\, B$,
+# $\partial \Delta = u \sum_n \partial h\, B + \sum_n \partial h\, A\, \bar A_t h_{t-1}$,
+# $\partial A = \sum_{b,t} \partial h\, \Delta\, \bar A_t h_{t-1}$,
+# $\partial B = \sum_d \partial h\, \Delta u$, $\partial C = \sum_d \partial y\, h$. Saved memory is
+# $O(b\,l\,d + b\,\lceil l/T\rceil\, d\, n)$ (the table above: ≤ 1.25× its inputs). The price is
+# a transient working set of four $(T, b, d, n)$ buffers during backward.
+#
+# ## Correctness
+#
+# Every method against the seed's recurrence in float64, forward and all eight gradients (the unit
+# tests `tests/test_scan_methods.py` also use an independent float64 oracle, `gradcheck`, lengths
+# 1 to 2048, and mamba-ssm's tolerances, fp32 rtol 6e-4 and atol 2e-3):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+errors = {m: errors_vs_float64(m, modest, chunk_size=32) for m in ["sequential", "chunked", "recompute"]}
+names = list(errors["recompute"]["max_abs_error"])
+print(f"{'max |error|':<18}" + "".join(f"{m:>12}" for m in errors))
+for k in names:
+    print(f"{k:<18}" + "".join(f"{e['max_abs_error'][k]:12.1e}" for e in errors.values()))
+
+# %%
+for m, e in errors.items():
+    for k, err in e["max_abs_error"].items():
+        assert err <= 2e-3 + 6e-4 * e["max_abs_reference"][k], (m, k, err)
+
+# %% [markdown]
+# ## Speed
+#
+# `python -m mbsnet bench scan` times forward + backward of every method on the same inputs,
+# interleaved round-robin (so machine load hits all of them alike), median of 5 runs, against the
+# peer **mamba.py** (PyPI `mambapy`: a pure-PyTorch Blelloch parallel scan; its $(b, l, d, n)$ inputs
+# $\bar A$, $\bar B u$ are built as its own `selective_scan` does, and that is timed too). The stored
+# run, with its provenance:
+
+# %%
+result = json.loads(Path("../results/bench_scan_cpu.json").read_text())
+prov = result["provenance"]
+print(f"command: {prov['command']}\ndate: {prov['date']}  commit: {prov['git_commit']}")
+print(f"machine: {prov['machine']['processor']}, torch {prov['machine']['torch']}, "
+      f"{result['threads']} thread(s); repeats {result['repeats']}; chunk {result['chunk_size']}")
+print("skipped:", ", ".join(result["skipped"]) or "nothing")
+
+# %%
+methods = ["recompute", "mambapy", "chunked", "sequential"]
+print(f"{'case':<16}{'b':>5}{'l':>6}" + "".join(f"{m + ' s':>14}" for m in methods)
+      + "".join(f"{m + '/rec':>15}" for m in methods[1:]))
+for row in result["table"]:
+    print(f"{row['case']:<16}{row['b']:>5}{row['l']:>6}"
+          + "".join(f"{row.get(m + ' s', float('nan')):14.3f}" for m in methods)
+          + "".join(f"{row.get(m + '/recompute', float('nan')):15.1f}" for m in methods[1:]))
+
+# %%
+temporal = result["table"][0]
+assert temporal["case"] == "seed temporal"
+vs_mambapy, vs_sequential = temporal["mambapy/recompute"], temporal["sequential/recompute"]
+print(f"seed temporal shape: recompute is {vs_mambapy:.1f}x faster than mamba.py (target 3x, "
+      f"moonshot 5x) and {vs_sequential:.0f}x faster than the seed's sequential scan (target 30x)")
+print("moonshot (5x vs mamba.py) " + ("reached" if vs_mambapy >= 5 else f"missed by {5 / vs_mambapy:.2f}x"))
+ratios = {row["case"]: row["mambapy/recompute"] for row in result["table"]}
+print("mamba.py / recompute over all cases: " + ", ".join(f"{k} {v:.1f}" for k, v in ratios.items()))
+assert vs_mambapy >= 3 and vs_sequential >= 30
+for row in result["table"]:
+    assert row["mambapy saved MiB"] > 5 * row["recompute saved MiB"]
+
+# %%
+plot_scan_sweep(result)
+plt.show()
+
+# %% [markdown]
+# The stored times are wall-clock seconds on a shared 2-core machine under heavy load from other jobs,
+# one torch thread: absolute times are inflated, the ratios (same inputs, interleaved runs) are
+# what to read. At the seed's temporal shape recompute is far ahead; at tiny per-step work
+# ($b\,d\,n$ of a few thousand numbers, short $l$) its Python loop over time costs about as much as
+# mamba.py's $2\log_2 l$ big steps, and the two are level. What remains of recompute's time is not the
+# loop over time but the dozen or so vectorised passes over the $(T, b, d, n)$ chunk buffers that
+# recomputation and the gradient formulas need.
+#
+# A small live check on this machine (timings vary with load, so the output is not compared; the
+# assert only asks recompute to beat the peer):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+threads = torch.get_num_threads()
+torch.set_num_threads(1)                       # as the stored run: one thread, robust to shared cores
+live = bench_shape(ScanShape("live", b=8, l=251, d=128, n=16), ["recompute", "mambapy"], repeats=5)
+torch.set_num_threads(threads)
+t = {m: r["seconds"] for m, r in live["methods"].items()}
+print(f"recompute {t['recompute'] * 1e3:.0f} ms, mambapy {t['mambapy'] * 1e3:.0f} ms: "
+      f"{t['mambapy'] / t['recompute']:.1f}x")
+assert t["mambapy"] / t["recompute"] > 1.0
+
+# %% [markdown]
+# ## Verdict
+#
+# - *"Chunked processing ... ~6× memory reduction"*: **not for training.** Chunks of 32 make each
+#   chunk's $(b, T, d, n)$ tensors $l/T$ times smaller, but autograd keeps all of them: the saved
+#   bytes at the seed's shapes do not drop (measured above).
+# - **The clamps** change the function and zero gradients where they bind; $\bar A \le 0.999$ binds
+#   already at initialisation.
+# - **Recomputation** is what makes chunking pay: the `recompute` scan keeps only its inputs and the
+#   chunk-start states (≤ 1.25× its inputs, vs 3 to 4 $(b,l,d,n)$ tensors for the naive scan), is exact
+#   (float64 oracle, gradcheck), and is the fastest pure-PyTorch scan measured here. It is the
+#   default `selective_scan` method.
