@@ -33,7 +33,7 @@ from IPython.display import Audio, display
 import mbsnet
 from mbsnet import build_model, params, presets
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.audio import istft, load_wav, stft
+from mbsnet.data.audio import istft, load_wav, stft
 from mbsnet.model import BandDecoder, MambaBlock
 from mbsnet.plots.anatomy import parameter_audit, spectrograms
 

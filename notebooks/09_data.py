@@ -26,9 +26,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
-from mbsnet import corpus, noise
-from mbsnet.corpus import CorpusSpec
-from mbsnet.data import SyntheticPairs
+from mbsnet.data import corpus, noise
+from mbsnet.data.corpus import CorpusSpec
+from mbsnet.data.datasets import SyntheticPairs
 
 plan = corpus.split_plan(CorpusSpec())
 for split in ("train", "test"):
@@ -149,7 +149,7 @@ display(Audio(real_noisy[:40_000], rate=16_000))
 
 # %%
 import shutil, soundfile as sf
-from mbsnet.data import VOICEBANK_FOLDERS, VoiceBankDEMAND
+from mbsnet.data.datasets import VOICEBANK_FOLDERS, VoiceBankDEMAND
 
 vb = pathlib.Path(tempfile.mkdtemp()) / "VoiceBank-DEMAND"
 for clean_dir, noisy_dir in VOICEBANK_FOLDERS.values():
