@@ -52,7 +52,13 @@ def rtf_clip(seconds: float = RTF_SECONDS) -> np.ndarray:
 
 
 def real_time_factor(anchor, clip: np.ndarray, repeats: int = RTF_REPEATS) -> dict:
-    """Compute seconds per audio second of anchor.enhance(clip) (the whole call), median of `repeats`."""
+    """Compute seconds per audio second of anchor.enhance(clip) (the whole call), median of `repeats`.
+
+    The machine's load average is stored beside it: on a shared machine it says how far to trust it.
+    """
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -60,7 +66,7 @@ def real_time_factor(anchor, clip: np.ndarray, repeats: int = RTF_REPEATS) -> di
         times.append(time.perf_counter() - t0)
     seconds = len(clip) / 16_000
     return {"rtf": statistics.median(times) / seconds, "clip_seconds": seconds,
-            "runs_seconds": [round(t, 4) for t in times]}
+            "runs_seconds": [round(t, 4) for t in times], "load_average_1min": load}
 
 
 def anchor_table(names=None, rtf: bool = True) -> dict:
