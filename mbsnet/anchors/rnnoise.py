@@ -22,8 +22,8 @@ import ctypes
 
 import numpy as np
 
-from ._common import (SAMPLE_RATE, advance, as_waveform, load_library, resample, shared_library_name,
-                      wheel_file)
+from mbsnet.anchors.waveform import SAMPLE_RATE, advance, as_waveform, resample
+from mbsnet.anchors.wheels import load_library, shared_library_name, wheel_file
 
 NAME = "rnnoise"
 DISTRIBUTION = "pyrnnoise"
