@@ -1,0 +1,37 @@
+"""The anchors' waveform plumbing: input checks, 16 <-> 48 kHz resampling (soxr), constant-delay removal."""
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+
+def as_waveform(noisy) -> np.ndarray:
+    """The input as contiguous float32 (t,); ValueError for anything but one channel."""
+    x = np.ascontiguousarray(noisy, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono waveform of shape (t,) at 16 kHz, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the waveform contains NaN or infinite samples")
+    return x
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """soxr resampling of (t,) with its filter delay removed (soxr.resample is zero-phase aligned)."""
+    import soxr
+
+    if rate_in == rate_out:
+        return x
+    return np.ascontiguousarray(soxr.resample(x, rate_in, rate_out, quality="HQ"), dtype=np.float32)
+
+
+def advance(y: np.ndarray, delay: int, length: int) -> np.ndarray:
+    """y[delay : delay + length] as float32 (length,), zero-padded at the end if y is short.
+
+    Removes a constant processing delay of `delay` samples; callers append at least `delay`
+    zeros to the input first, so the padding is only ever reached on malformed output.
+    """
+    out = np.zeros(length, dtype=np.float32)
+    piece = y[delay:delay + length]
+    out[:len(piece)] = piece
+    return out
