@@ -22,7 +22,7 @@ import ctypes
 
 import numpy as np
 
-from mbsnet.anchors.waveform import SAMPLE_RATE, advance, as_waveform, resample
+from mbsnet.anchors.waveform import SAMPLE_RATE, at_native_rate
 from mbsnet.anchors.wheels import load_library, shared_library_name, wheel_file
 
 NAME = "rnnoise"
@@ -122,9 +122,4 @@ class RNNoise:
 
     def enhance(self, noisy) -> np.ndarray:
         """Enhance (t,) float32 at 16 kHz -> (t,) float32 at 16 kHz, delay removed."""
-        x = as_waveform(noisy)
-        if len(x) == 0:
-            return x.copy()
-        x48 = resample(x, SAMPLE_RATE, NATIVE_RATE)
-        y48 = advance(self.enhance_native(x48), DELAY_NATIVE, len(x48))
-        return advance(resample(y48, NATIVE_RATE, SAMPLE_RATE), 0, len(x))
+        return at_native_rate(noisy, self.enhance_native, NATIVE_RATE, DELAY_NATIVE)

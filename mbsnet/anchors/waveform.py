@@ -35,3 +35,17 @@ def advance(y: np.ndarray, delay: int, length: int) -> np.ndarray:
     piece = y[delay:delay + length]
     out[:len(piece)] = piece
     return out
+
+
+def at_native_rate(noisy, enhance_native, native_rate: int, delay_native: int) -> np.ndarray:
+    """Run an enhancer that works at `native_rate` on 16 kHz audio: (t,) -> (t,), delay removed.
+
+    Resamples up, enhances (`enhance_native((t',)) -> (t',)`), advances by the enhancer's
+    `delay_native` samples, resamples back and keeps the input's length.
+    """
+    x = as_waveform(noisy)
+    if len(x) == 0:
+        return x.copy()
+    x_native = resample(x, SAMPLE_RATE, native_rate)
+    y_native = advance(enhance_native(x_native), delay_native, len(x_native))
+    return advance(resample(y_native, native_rate, SAMPLE_RATE), 0, len(x))
