@@ -42,7 +42,7 @@ seed = presets.get("seed")
 # $$P_\text{block} = 3dc + d(k_\text{conv}+1) + 2dr + d + 3dn + d + 2c$$
 #
 # A bidirectional mixer is two blocks plus the merge Linear$(2c \to c)$ and a LayerNorm: $2P_\text{block} + 2c^2 + 3c$.
-# An encoder is 4 temporal mixers + 1 cross-band mixer + LayerNorm. `mbsnet.memory_math.model_params` adds the band
+# An encoder is 4 temporal mixers + 1 cross-band mixer + LayerNorm. `mbsnet.memory.formula.model_params` adds the band
 # split, output nets and decoders.
 
 # %%

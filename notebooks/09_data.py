@@ -10,9 +10,9 @@
 # build a small corpus that has the same *shape* of problem from things that ship with Python packages:
 #
 # * **speech** from the eSpeak NG synthesizer (the `espeakng-loader` wheel carries the library and its voice data;
-#   `mbsnet.espeak` is a 100-line ctypes binding), with ~90 voice variants, eight English accents and six other
+#   `mbsnet.data.espeak` is a 100-line ctypes binding), with ~90 voice variants, eight English accents and six other
 #   languages, random speaking rate (130–220 words/min) and pitch;
-# * **noise** from generators (`mbsnet.noise`): white, pink, brown, babble of overlapping synthetic talkers, mains hum
+# * **noise** from generators (`mbsnet.data.noise`): white, pink, brown, babble of overlapping synthetic talkers, mains hum
 #   with harmonics, fan noise, knocks and clicks, and a café mix;
 # * **mixing** at VoiceBank-DEMAND's SNRs — 0/5/10/15 dB for training, 2.5/7.5/12.5/17.5 dB for test:
 #

@@ -17,7 +17,7 @@
 # * **SI-SDR** (dB), scale-invariant: $\hat s = \frac{\langle y, s\rangle}{\lVert s\rVert^2} s$,
 #   $\ \mathrm{SI\text{-}SDR} = 10\log_{10}\frac{\lVert \hat s\rVert^2}{\lVert y - \hat s\rVert^2}$.
 #
-# Three systems: the **noisy** input, a **Wiener** filter (decision-directed, `mbsnet.baseline`; its two knobs —
+# Three systems: the **noisy** input, a **Wiener** filter (decision-directed, `mbsnet.wiener`; its two knobs —
 # noise over-estimation and gain floor — tuned for PESQ on 16 *training* pairs), and the **model**. Two test sets:
 # 100 synthetic utterances (unseen sentences and voices, 2.5–17.5 dB), and 16 mixtures of real CMU ARCTIC speech.
 #
