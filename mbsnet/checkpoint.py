@@ -17,14 +17,16 @@ import numpy as np
 import torch
 
 from mbsnet.config import MBSNetConfig
+from mbsnet.errors import InputError
 from mbsnet.model import MBSNet, build_model
 from mbsnet.results import CHECKPOINTS_DIR, provenance
 
 SHIPPED_CHECKPOINT = CHECKPOINTS_DIR / "final" / "final_fp16.pt"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable or not an MBS-Net checkpoint."""
+class CheckpointError(InputError):
+    """A checkpoint file is missing, unreadable, not an MBS-Net checkpoint, or not the one the
+    settings ask for (another configuration)."""
 
 
 def atomic_save(obj, path) -> Path:

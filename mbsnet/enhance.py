@@ -19,6 +19,7 @@ import torch
 
 from mbsnet.checkpoint import load_model
 from mbsnet.data.audio import istft, load_wav, resample, save_wav, stft
+from mbsnet.errors import InputError
 
 CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 0.5
@@ -84,7 +85,7 @@ def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = C
     rate = model.cfg.sample_rate
     wav, info = load_wav(src, rate, mono=True)
     if len(wav) == 0:
-        raise ValueError(f"{src} contains no samples")
+        raise InputError(f"{src} contains no samples")
     notes = []
     if info["mixed_down"]:
         notes.append(f"mixed {info['channels']} channels down to mono")

@@ -43,14 +43,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mbsnet.checkpoint import atomic_save, read_checkpoint, set_rng_states, training_state
+from mbsnet.checkpoint import CheckpointError, atomic_save, read_checkpoint, set_rng_states, training_state
 from mbsnet.config import MBSNetConfig
 from mbsnet.data.audio import istft, stft
 from mbsnet.data.datasets import random_crop
 from mbsnet.evaluate import evaluate_model
+from mbsnet.errors import InputError
 from mbsnet.losses import LossWeights, enhancement_loss
+from mbsnet.memory.budget import max_batch_for_bytes
+from mbsnet.memory.gpus import usable_bytes
 from mbsnet.model import build_model
 from mbsnet.results import save_result
+from mbsnet.units import GiB
 
 LOG_COLUMNS = ("step", "loss", "magnitude", "complex", "phase", "time", "lr", "grad_norm",
                "step_seconds", "elapsed_seconds")
@@ -80,11 +84,11 @@ class TrainSettings:
     def __post_init__(self):
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.segment_seconds > 0:
-            raise ValueError(f"segment_seconds must be > 0, got {self.segment_seconds}")
+            raise InputError(f"segment_seconds must be > 0, got {self.segment_seconds}")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise InputError(f"lr must be > 0, got {self.lr}")
 
     @property
     def warmup(self) -> int:
@@ -156,17 +160,22 @@ def train_step(model, optimizer, clean, noisy, s: TrainSettings, lr: float) -> d
 
 
 def _oom_advice(cfg: MBSNetConfig, s: TrainSettings, device: torch.device) -> str:
-    """What to do after a CUDA OOM: the largest batch mbsnet.memory predicts for this GPU."""
-    base = f"CUDA out of memory at batch {s.batch_size}, {s.segment_seconds} s segments."
-    try:
-        from mbsnet.memory import max_batch
+    """What to do after a CUDA OOM: the largest batch mbsnet.memory predicts for this GPU.
 
-        budget = torch.cuda.get_device_properties(device).total_memory
-        best = max_batch(cfg, budget, s.segment_seconds)
-        return f"{base} mbsnet.memory predicts at most batch {best} fits this GPU ({budget / 2**30:.1f} GiB)."
-    except Exception as exc:  # the memory model may be unavailable in this version
-        return (f"{base} Lower --batch or --segment-seconds (the memory predictor was unavailable: "
-                f"{type(exc).__name__}: {exc}).")
+    The prediction (mbsnet.memory.budget.max_batch_for_bytes, verified by full predictions; on
+    the meta device, so it needs no GPU memory; about four predictions, a minute for the final
+    preset on a CPU) is of an fp32 step at this segment length, against the device's total
+    memory less the CUDA context (gpus.usable_bytes).
+    """
+    total = torch.cuda.get_device_properties(device).total_memory
+    usable = usable_bytes(total)
+    best = max_batch_for_bytes(cfg, usable, s.segment_seconds)["max_batch"]
+    where = f"this GPU ({total / GiB:.1f} GiB, {usable / GiB:.1f} GiB usable after the CUDA context)"
+    base = f"CUDA out of memory at batch {s.batch_size}, {s.segment_seconds} s segments."
+    if best < 1:
+        return (f"{base} mbsnet.memory predicts that not even batch 1 fits {where}: lower "
+                f"--segment-seconds or train a smaller preset.")
+    return f"{base} mbsnet.memory predicts at most batch {best} fits {where}: use --batch {best} or less."
 
 
 class _Logs:
@@ -217,7 +226,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
     s = settings or TrainSettings(steps=steps, batch_size=batch_size, segment_seconds=segment_seconds,
                                   seed=seed, lr=lr, weights=weights)
     if len(dataset) == 0:
-        raise ValueError("dataset is empty")
+        raise InputError("dataset is empty")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(out) if out is not None else None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
@@ -235,7 +244,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
         state = read_checkpoint(ckpt_path)
         if state["config"] != cfg.to_dict():
-            raise ValueError(f"--resume: {ckpt_path} was trained with a different config "
+            raise CheckpointError(f"--resume: {ckpt_path} was trained with a different config "
                              f"({state['config']['name']!r}, not {cfg.name!r})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -1,5 +1,4 @@
 """`enhance` on awkward input: sample rates, stereo, a 10 ms clip, silence, long files, corrupt files."""
-import argparse
 from dataclasses import replace
 
 import numpy as np
@@ -8,7 +7,7 @@ import soundfile as sf
 import torch
 
 from mbsnet import build_model, presets
-from mbsnet.cli import enhance
+from mbsnet.cli import main
 from mbsnet.enhance import enhance_long
 from mbsnet.assets import ARCTIC_WAVS
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, CheckpointError, atomic_save, load_model
@@ -27,9 +26,8 @@ def checkpoint(tmp_path_factory):
 
 
 def run_cli(*argv):
-    parser = argparse.ArgumentParser()
-    enhance.add_arguments(parser)
-    return enhance.run(parser.parse_args([str(a) for a in argv]))
+    """`python -m mbsnet enhance ARGV...`, in process: the exit status."""
+    return main(["enhance", *(str(a) for a in argv)])
 
 
 def write(path, audio, rate):

@@ -7,7 +7,7 @@ import torch
 
 from mbsnet.memory import gpus
 from mbsnet import memory, presets
-from mbsnet.memory import GiB, measure_peak, predict_peak
+from mbsnet.memory import GiB, MiB, measure_peak, predict_peak
 from mbsnet.memory import predict as memory_predict
 
 # A small MBS-Net: 4 bands of a 64-point STFT, 16 channels, one temporal layer; 21 frames.
@@ -95,12 +95,40 @@ def test_affine_check_reports_its_error():
     assert fit["check"]["relative_error"] < 0.005 and fit["slope"] > 0
 
 
-def test_gpu_budgets():
+def test_every_gpu_keeps_back_exactly_the_context_reserve():
     assert gpus.get("rtx3080ti").capacity == 12 * GiB
-    for name in ("t4", "rtx4090", "a100-40", "a100-80", "h100-80"):
-        assert gpus.get(name).usable == gpus.get(name).capacity - gpus.CONTEXT_RESERVE
-    with pytest.raises(ValueError, match="unknown gpu"):
+    assert 300 * MiB <= gpus.CONTEXT_RESERVE <= 512 * MiB       # the CUDA context's ~300-500 MiB
+    for gpu in gpus.GPUS.values():
+        assert gpu.capacity == gpu.capacity_gib * GiB
+        assert 0 < gpu.usable < gpu.capacity
+        assert gpu.capacity - gpu.usable == int(gpus.CONTEXT_RESERVE), gpu.name
+
+
+def test_fits_flips_exactly_at_the_usable_byte_boundary(monkeypatch, tiny_prediction):
+    """A card whose usable memory is exactly the predicted peak fits; one byte less does not."""
+    peak, reserve = tiny_prediction.peak_bytes, int(gpus.CONTEXT_RESERVE)
+    monkeypatch.setitem(gpus.GPUS, "exact", gpus.GPU("exact", "exactly the peak", (peak + reserve) / GiB))
+    monkeypatch.setitem(gpus.GPUS, "short", gpus.GPU("short", "a byte short", (peak + reserve - 1) / GiB))
+    assert gpus.get("exact").usable == peak and gpus.get("short").usable == peak - 1
+    assert memory.fits(TINY, 2, "exact", TINY_SECONDS)
+    assert not memory.fits(TINY, 2, "short", TINY_SECONDS)
+    assert memory.fits_bytes(TINY, 2, peak, TINY_SECONDS)
+    assert not memory.fits_bytes(TINY, 2, peak - 1, TINY_SECONDS)
+
+
+def test_max_batch_for_bytes_is_exact_at_a_predicted_peak():
+    """With exactly the predicted peak of batch 5 to spend, the largest batch is 5; a byte less, 4."""
+    peak5 = predict_peak(TINY, 5, TINY_SECONDS).peak_bytes
+    assert memory.max_batch_for_bytes(TINY, peak5, TINY_SECONDS)["max_batch"] == 5
+    assert memory.max_batch_for_bytes(TINY, peak5 - 1, TINY_SECONDS)["max_batch"] == 4
+    below_one = predict_peak(TINY, 1, TINY_SECONDS).peak_bytes - 1
+    assert memory.max_batch_for_bytes(TINY, below_one, TINY_SECONDS)["max_batch"] == 0
+
+
+def test_an_unknown_gpu_is_a_clear_error_listing_the_choices():
+    with pytest.raises(ValueError, match="unknown gpu 'gtx480'") as raised:
         gpus.get("gtx480")
+    assert all(name in str(raised.value) for name in gpus.GPUS)
 
 
 @pytest.mark.parametrize("batch,seconds", [(0, 2.0), (1.5, 2.0), (1, 0.0), (1, 0.0001)])
@@ -140,13 +168,9 @@ def test_stored_gpu_results_loader(tmp_path):
 
 
 def test_recompute_scan_is_predicted_lower_than_sequential():
-    """Runs once the 'recompute' scan exists (branch `scan`); skipped while it raises."""
-    cfg = replace(TINY, scan_method="recompute")
-    try:
-        recompute = predict_peak(cfg, 2, TINY_SECONDS)
-    except NotImplementedError:
-        pytest.skip("scan method 'recompute' is not implemented on this branch yet")
+    recompute = predict_peak(replace(TINY, scan_method="recompute"), 2, TINY_SECONDS)
     sequential = predict_peak(TINY, 2, TINY_SECONDS)
+    assert TINY.scan_method == "sequential"
     assert recompute.categories["saved_activations"] < sequential.categories["saved_activations"]
 
 

@@ -1,4 +1,5 @@
 """The seed model: parameter count, shapes, input checks, config validation."""
+import dataclasses
 from dataclasses import replace
 
 import pytest
@@ -36,6 +37,7 @@ def test_mamba_block_parameter_formula():
         cfg = replace(presets.get("seed"), expand=expand, d_state=n)
         d, E = cfg.channels, cfg.expand
         di, R, k = cfg.d_inner, cfg.dt_rank_value, cfg.d_conv
+        assert di == E * d
         formula = 2 * di * d + di * (k + 1) + di * R + (R + 1) * di + 3 * di * n + di + di * d + 2 * d
         assert sum(p.numel() for p in MambaBlock(cfg).parameters()) == formula
 
@@ -98,17 +100,31 @@ def test_invalid_config_names_the_field(change, field):
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         presets.get("seed").d_state = 8
+    assert presets.get("seed").d_state == 16
 
 
 def test_frames_of_a_two_second_segment():
     assert presets.get("seed").frames(2.0) == 251
 
 
-def test_public_interface_is_reachable_from_the_package():
+def test_public_interface_is_reachable_from_the_package(seed_model):
+    """What the package docstring advertises works through `mbsnet.` (its names load lazily)."""
     import mbsnet
+    from mbsnet.memory import measure, predict
 
-    assert callable(mbsnet.params.breakdown) and callable(mbsnet.memory.predict_peak)
-    assert callable(mbsnet.ssm.selective_scan) and callable(mbsnet.memory.measure_peak)
-    assert mbsnet.presets.names()[0] == "seed"
+    assert mbsnet.params.breakdown(seed_model).total == 7_325_830
+    assert mbsnet.presets.names()[0] == "seed" and mbsnet.build_model is build_model
+    assert mbsnet.memory.predict_peak is predict.predict_peak
+    assert mbsnet.memory.measure_peak is measure.measure_peak
+    # the selective scan, two steps by hand: h1 = d1 B1 u1, h2 = exp(d2 A) h1 + d2 B2 u2, y_t = <h_t, C_t>
+    u, delta = torch.tensor([[[1.0], [2.0]]]), torch.tensor([[[0.5], [0.25]]])
+    A = torch.tensor([[-1.0, -2.0]])
+    B, C = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]]), torch.tensor([[[1.0, 1.0], [0.5, -1.0]]])
+    h1 = 0.5 * B[0, 0] * 1.0
+    h2 = torch.exp(0.25 * A[0]) * h1 + 0.25 * B[0, 1] * 2.0
+    expected = torch.stack([(h1 * C[0, 0]).sum(), (h2 * C[0, 1]).sum()]).reshape(1, 2, 1)
+    for method in mbsnet.ssm.SCAN_METHODS:
+        torch.testing.assert_close(mbsnet.ssm.selective_scan(u, delta, A, B, C, method=method), expected,
+                                   msg=method)

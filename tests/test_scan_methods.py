@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mbsnet import presets
 from mbsnet.memory.saved import saved_tensor_bytes

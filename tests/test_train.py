@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,13 +14,21 @@ import torch
 
 from mbsnet import presets, train
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.data.audio import load_wav
+from mbsnet.data.audio import istft, load_wav, stft
 from mbsnet.checkpoint import read_checkpoint
 from mbsnet.evaluate import evaluate_model
+from mbsnet.memory import gpus
+from mbsnet.memory.budget import max_batch_for_bytes
+from mbsnet.memory.predict import predict_peak
+from mbsnet.metrics import score_pair
+from mbsnet.units import GiB
 
 TINY = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
                decoder_hidden=32)
 KW = dict(batch_size=2, segment_seconds=0.25, seed=0, lr=3e-3, progress=False)
+# Smaller still (a 64-point STFT in 4 bands): fast to predict memory for.
+OOM_TINY = replace(presets.get("seed"), name="oom_tiny", n_fft=64, hop_length=16, band_widths=(8, 8, 8, 9),
+                   channels=16, decoder_hidden=32, n_layers=1)
 
 
 def pairs(n=4, seconds=1.0):
@@ -125,30 +134,53 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_cuda_oom_is_answered_with_the_predicted_max_batch(monkeypatch):
+    """The real predictor answers: the batch quoted is the largest whose predicted peak fits the
+    device's memory less the CUDA context (checked here with full predictions at m and m + 1)."""
+    total, seconds = 2 * GiB, 0.02
+    cfg = OOM_TINY
+
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(train, "train_step", oom)
-    with pytest.raises(torch.cuda.OutOfMemoryError, match="at batch 2.*(predicts at most batch|Lower --batch)"):
-        train.train_model(TINY, pairs(), steps=2, **KW)
-    # with a memory model available, its prediction is quoted
-    import types
-
-    fake = types.ModuleType("mbsnet.memory")
-    fake.max_batch = lambda cfg, budget, seconds: 3
-    monkeypatch.setitem(sys.modules, "mbsnet.memory", fake)
     monkeypatch.setattr(torch.cuda, "get_device_properties",
-                        lambda device: types.SimpleNamespace(total_memory=12 * 2**30))
-    with pytest.raises(torch.cuda.OutOfMemoryError, match="predicts at most batch 3 fits this GPU"):
-        train.train_model(TINY, pairs(), steps=2, **KW)
+                        lambda device: types.SimpleNamespace(total_memory=total))
+    usable = total - int(gpus.CONTEXT_RESERVE)
+    expected = max_batch_for_bytes(cfg, usable, seconds)["max_batch"]
+    assert expected > 2
+    assert predict_peak(cfg, expected, seconds).peak_bytes <= usable          # checked with full predictions
+    assert predict_peak(cfg, expected + 1, seconds).peak_bytes > usable
+    with pytest.raises(torch.cuda.OutOfMemoryError) as raised:
+        train.train_model(cfg, pairs(), steps=2, **{**KW, "segment_seconds": seconds})
+    advice = str(raised.value)
+    assert advice.startswith("CUDA out of memory at batch 2, 0.02 s segments.")
+    assert f"predicts at most batch {expected} fits this GPU (2.0 GiB, 1.5 GiB usable" in advice
+    assert f"--batch {expected} or less" in advice
 
 
-def test_evaluate_model_reports_improvements_over_noisy():
+def test_evaluate_model_scores_the_models_output_against_the_noisy_input():
+    """evaluate_model's numbers are the metrics of the model's own output (STFT -> model -> iSTFT,
+    computed here) and of the noisy input, each scored with mbsnet.metrics on the same pairs."""
     model, _ = train.train_model(TINY, pairs(), steps=2, **KW)
-    result = evaluate_model(model, pairs(2))
+    test_pairs = pairs(2)
+    model.train()
+    result = evaluate_model(model, test_pairs)
+    assert model.training                                        # the mode is given back
     assert result["n"] == 2
+    model.eval()
+    enhanced, noisy = [], []
+    with torch.no_grad():
+        for clean, mixture in test_pairs:
+            x = torch.as_tensor(mixture).unsqueeze(0)
+            estimate = istft(model(stft(x, TINY)), x.shape[-1], TINY)[0].numpy()
+            enhanced.append(score_pair(clean, estimate, ("si_sdr", "pesq")))
+            noisy.append(score_pair(clean, mixture, ("si_sdr", "pesq")))
     for m in ("si_sdr", "pesq"):
-        assert result[f"{m}_improvement"] == pytest.approx(result[m] - result[f"{m}_noisy"])
+        ours, base = np.mean([s[m] for s in enhanced]), np.mean([s[m] for s in noisy])
+        assert result[m] == pytest.approx(ours, abs=1e-4)
+        assert result[f"{m}_noisy"] == pytest.approx(base, abs=1e-9)
+        assert result[f"{m}_improvement"] == pytest.approx(ours - base, abs=1e-4)
+    assert result["si_sdr"] != pytest.approx(result["si_sdr_noisy"], abs=1e-3)   # the model changed the audio
 
 
 def test_resume_refuses_a_different_config(tmp_path):

@@ -1,9 +1,12 @@
 """The memory calculator's logic, without a browser (traitlets observers fire synchronously)."""
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("ipywidgets")
 
 from mbsnet import presets  # noqa: E402
+from mbsnet.memory import gpus  # noqa: E402
 from mbsnet.memory.formula import training_peak_formula  # noqa: E402
 from mbsnet.widgets import MemoryCalculator  # noqa: E402
 
@@ -49,6 +52,35 @@ def test_longer_segments_cost_more(calc):
     assert calc.peak_bytes > 1.9 * before
 
 
-def test_widget_assembles(calc):
-    box = calc.widget()
-    assert calc.summary in box.children
+def _shown(box) -> list:
+    """Every widget inside `box`, depth first."""
+    found = []
+    for child in box.children:
+        found.append(child)
+        found += _shown(child) if hasattr(child, "children") else []
+    return found
+
+
+def test_the_readout_follows_each_control_and_matches_the_formula(calc):
+    """After each move the summary quotes training_peak_formula for the settings on display
+    (computed here from the controls' values) and lists exactly the GPUs it fits."""
+    seed = presets.get("seed")
+    for control, value in ((calc.batch, 5), (calc.seconds, 3.5), (calc.expand, 1), (calc.d_state, 8),
+                           (calc.direction, "uni"), (calc.batch, 1)):
+        before = calc.summary.value
+        control.value = value
+        assert calc.summary.value != before, control.description
+        cfg = replace(seed, expand=calc.expand.value, d_state=calc.d_state.value,
+                      temporal_direction=calc.direction.value, crossband_direction=calc.direction.value)
+        peak = training_peak_formula(cfg, calc.batch.value, calc.seconds.value)["total"]
+        assert calc.peak_bytes == peak
+        assert f"predicted peak {peak / GiB:.2f} GiB" in calc.summary.value
+        listed = calc.summary.value.split("fits: ")[1].split(", ")
+        assert set(listed) == {g.label for g in gpus.GPUS.values() if peak <= g.usable} or (
+            listed == ["none of the GPUs"] and all(peak > g.usable for g in gpus.GPUS.values()))
+
+
+def test_the_widget_shows_every_control_and_the_readout(calc):
+    shown = _shown(calc.widget())
+    for part in (*calc.controls, calc.summary, calc.output):
+        assert any(part is w for w in shown), part

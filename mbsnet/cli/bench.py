@@ -1,30 +1,34 @@
 """`python -m mbsnet bench scan`: time and saved memory of every scan method, side by side."""
 from __future__ import annotations
 
+from mbsnet.cli.checks import check_output_file, non_negative_int, positive_int
 from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("what", choices=["scan"], help="which benchmark to run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per method (median)")
-    parser.add_argument("--chunk-size", type=int, default=64, help="chunk length T of the chunked scans")
-    parser.add_argument("--batch", type=int, default=2, help="training batch of the seed shapes")
-    parser.add_argument("--max-sequential-length", type=int, default=4096,
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per method (median)")
+    parser.add_argument("--chunk-size", type=positive_int, default=64,
+                        help="chunk length T of the chunked scans")
+    parser.add_argument("--batch", type=positive_int, default=2, help="training batch of the seed shapes")
+    parser.add_argument("--max-sequential-length", type=non_negative_int, default=4096,
                         help="skip the (slow) sequential scan above this length")
     parser.add_argument("--quick", action="store_true", help="smaller shapes, for a fast look")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    parser.add_argument("--out", help="store the result as JSON with provenance (e.g. results/bench_scan_cpu.json)")
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--out",
+                        help="store the result as JSON with provenance (e.g. results/bench_scan_cpu.json)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args) -> int:
+    if args.out:
+        check_output_file(args.out)
+
     import torch
 
     from mbsnet.experiments.scan_bench import bench_scan, format_table, ratio_table
 
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
     result = bench_scan(args.repeats, args.chunk_size, args.quick, args.batch,

@@ -1,31 +1,32 @@
 """`python -m mbsnet enhance IN.wav OUT.wav`: enhance a recording with a checkpoint."""
 from __future__ import annotations
 
-import sys
+from mbsnet.cli.checks import (UsageError, check_input_file, check_output_file, non_negative_int,
+                               positive_float)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("input", help="noisy wav file (any sample rate, mono or stereo)")
     parser.add_argument("output", help="enhanced wav file (written at the input's sample rate)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped final model)")
-    parser.add_argument("--chunk-seconds", type=float, default=None,
+    parser.add_argument("--chunk-seconds", type=positive_float, default=None,
                         help="process long files in chunks of this length, bounded memory (default 8)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: default)")
 
 
 def run(args) -> int:
     import torch
 
-    from mbsnet.checkpoint import CheckpointError
-    from mbsnet.enhance import CHUNK_SECONDS, enhance_file
+    from mbsnet.enhance import CHUNK_SECONDS, OVERLAP_SECONDS, enhance_file
 
+    check_input_file(args.input, "input audio")
+    check_output_file(args.output, "output")
+    chunk_seconds = args.chunk_seconds or CHUNK_SECONDS
+    if chunk_seconds <= OVERLAP_SECONDS:
+        raise UsageError(f"--chunk-seconds must be longer than the {OVERLAP_SECONDS:g} s overlap "
+                         f"between chunks, got {chunk_seconds:g}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        info = enhance_file(args.input, args.output, args.checkpoint, 
-                           chunk_seconds=args.chunk_seconds or CHUNK_SECONDS)
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=chunk_seconds)
     print(f"wrote {args.output} ({info['samples']} samples at {info['original_rate']} Hz)")
     return 0

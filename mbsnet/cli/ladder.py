@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from mbsnet.cli.checks import (check_input_file, check_output_file, positive_float, positive_int,
+                               preset_list, seed_list)
 from mbsnet.cli.output import print_json
 
 
@@ -13,12 +15,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a tiny budget (2 steps, 2 clips) and, unless --presets is given, "
                              "only slim_decoder and final: a smoke test, not a measurement")
-    parser.add_argument("--presets", default=None, help="comma-separated subset (default: all)")
-    parser.add_argument("--steps", type=int, default=None, help="quality-proxy training steps")
-    parser.add_argument("--segment-seconds", type=float, default=None,
+    parser.add_argument("--presets", default=None, type=preset_list,
+                        help="comma-separated subset (default: all)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="quality-proxy training steps")
+    parser.add_argument("--segment-seconds", type=positive_float, default=None,
                         help="training segment length of the quality proxy")
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--seeds", default=None, type=seed_list, help="comma-separated seeds (default 0,1)")
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="processes for the quality runs (each uses one thread)")
     parser.add_argument("--resume", action="store_true",
                         help="keep quality runs already stored in --out with the same budget")
@@ -32,8 +35,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from mbsnet.experiments.ladder import DEFAULT_CORPUS, QUICK_BUDGET, ProxyBudget, run_ladder, table
     from mbsnet.results import REPO_ROOT
+
+    out = REPO_ROOT / args.out if args.out else None
+    if out is not None:
+        check_output_file(out)
+    merge = args.merge.split(",") if args.merge else ()
+    for path in merge:
+        check_input_file(path, "--merge")
+
+    from mbsnet.experiments.ladder import DEFAULT_CORPUS, QUICK_BUDGET, ProxyBudget, run_ladder, table
 
     budget = QUICK_BUDGET if args.quick else ProxyBudget()
     if args.steps is not None:
@@ -41,20 +52,13 @@ def run(args) -> int:
     if args.segment_seconds is not None:
         budget = replace(budget, segment_seconds=args.segment_seconds)
     if args.seeds:
-        budget = replace(budget, seeds=tuple(int(s) for s in args.seeds.split(",")))
-    names = args.presets.split(",") if args.presets else (
-        ["slim_decoder", "final"] if args.quick else None)
-    try:
-        result = run_ladder(names, budget, out=REPO_ROOT / args.out if args.out else None,
-                            corpus_root=DEFAULT_CORPUS.with_name("ladder_quick") if args.quick else None,
-                            workers=args.workers, resume=args.resume, quality=not args.no_quality,
-                            merge=args.merge.split(",") if args.merge else (),
-                            timing=not args.no_timing,
-                            progress=not args.json,
-                            command="python -m mbsnet ladder " + " ".join(sys.argv[2:]))
-    except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
-        return 2
+        budget = replace(budget, seeds=args.seeds)
+    names = args.presets or (["slim_decoder", "final"] if args.quick else None)
+    result = run_ladder(names, budget, out=out,
+                        corpus_root=DEFAULT_CORPUS.with_name("ladder_quick") if args.quick else None,
+                        workers=args.workers, resume=args.resume, quality=not args.no_quality,
+                        merge=merge, timing=not args.no_timing, progress=not args.json,
+                        command="python -m mbsnet ladder " + " ".join(sys.argv[2:]))
     if args.json:
         print_json(result)
     else:

@@ -7,8 +7,8 @@ category, whether it fits the GPU and the largest batch that does. On a machine 
 """
 from __future__ import annotations
 
-import sys
-
+from mbsnet.cli.checks import (UsageError, check_output_file, check_segment, positive_float, positive_int,
+                               preset_name)
 from mbsnet.cli.output import print_json
 from mbsnet.memory import gpus
 from mbsnet.results import save_result
@@ -16,10 +16,10 @@ from mbsnet.units import GiB
 
 
 def add_arguments(parser) -> None:
-
-    parser.add_argument("--preset", default="seed", help="preset name (see mbsnet.presets.names())")
-    parser.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="segment length in s (default 2)")
+    parser.add_argument("--preset", default="seed", type=preset_name,
+                        help="preset name (see mbsnet.presets.names())")
+    parser.add_argument("--batch", type=positive_int, default=2, help="batch size (default 2)")
+    parser.add_argument("--seconds", type=positive_float, default=2.0, help="segment length in s (default 2)")
     parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, choices=sorted(gpus.GPUS),
                         help=f"GPU budget (default {gpus.DEFAULT_GPU})")
     parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "none"))
@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
                         help="skip the max-batch search (saves one or two predictions)")
     parser.add_argument("--measure", action="store_true",
                         help="also measure the real peak on this machine's GPU")
-    parser.add_argument("--oom-cap", type=float, default=None, metavar="GIB",
+    parser.add_argument("--oom-cap", type=positive_float, default=None, metavar="GIB",
                         help="with --measure: run the step under a GIB cap and report an OOM")
     parser.add_argument("--out", default=None, help="with --measure: store the result as JSON")
     parser.add_argument("--crosscheck", default=None, metavar="OUT.json",
@@ -40,19 +40,23 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from mbsnet import memory, presets
+    from mbsnet import presets
 
     cfg = presets.get(args.preset)
-    if args.batch < 1:
-        raise SystemExit("--batch must be >= 1")
+    check_segment(cfg, args.seconds, "--seconds")
     if (args.out or args.oom_cap) and not args.measure:
-        raise SystemExit("--out and --oom-cap need --measure")
+        raise UsageError("--out and --oom-cap need --measure")
+    for option in ("out", "crosscheck", "sweep"):
+        if getattr(args, option):
+            check_output_file(getattr(args, option), f"--{option}")
+
+    import torch
+
+    from mbsnet import memory
+
     if args.measure and not torch.cuda.is_available():
-        print("--measure needs a CUDA GPU; this machine has none (the prediction below needs "
-              "no GPU)", file=sys.stderr)
-        return 2
+        raise UsageError("--measure needs a CUDA GPU; this machine has none (the prediction "
+                         "without --measure needs no GPU)")
     if args.crosscheck:
         return _crosscheck(cfg, args)
     if args.sweep:

@@ -2,43 +2,60 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from mbsnet import presets
+from mbsnet.cli.checks import (check_folder, check_input_file, check_output_dir, check_segment,
+                               non_negative_float, non_negative_int, positive_float, positive_int, preset_name)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--preset", default="final", help=f"one of: {', '.join(presets.names())}")
+    parser.add_argument("--preset", default="final", type=preset_name,
+                        help=f"one of: {', '.join(presets.names())}")
     parser.add_argument("--data", default="synthetic", help="synthetic[:DIR] or voicebank:PATH")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--segment-seconds", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=positive_int, default=1000)
+    parser.add_argument("--batch", type=positive_int, default=4)
+    parser.add_argument("--segment-seconds", type=positive_float, default=1.0)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", required=True, help="output directory (checkpoint and logs)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", metavar="CHECKPOINT",
                         help="warm start: take the weights of CHECKPOINT (same config as --preset), "
                              "with a fresh optimizer and learning-rate schedule")
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
-    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    parser.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: never)")
-    parser.add_argument("--eval-n", type=int, default=8, help="test utterances used for evaluation")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--phase-weight", type=float, default=0.0)
-    parser.add_argument("--time-weight", type=float, default=0.0)
+    parser.add_argument("--checkpoint-every", type=positive_int, default=100, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-minutes", type=positive_float, default=5.0)
+    parser.add_argument("--eval-every", type=non_negative_int, default=0,
+                        help="steps between evaluations (0: never)")
+    parser.add_argument("--eval-n", type=positive_int, default=8, help="test utterances used for evaluation")
+    parser.add_argument("--threads", type=non_negative_int, default=0,
+                        help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--phase-weight", type=non_negative_float, default=0.0)
+    parser.add_argument("--time-weight", type=non_negative_float, default=0.0)
 
 
 def run(args) -> int:
+    cfg = presets.get(args.preset)
+    check_segment(cfg, args.segment_seconds, "--segment-seconds")
+    check_output_dir(args.out)
+    if args.resume:
+        check_input_file(Path(args.out) / "checkpoint.pt", "--resume: checkpoint")
+    if args.init:
+        check_input_file(args.init, "--init")
+    folder = args.data.partition(":")[2]        # synthetic:DIR or voicebank:PATH
+    if folder:
+        check_folder(folder, "--data")
+
     import torch
 
-    from mbsnet.checkpoint import CheckpointError, warm_start_model
+    from mbsnet.checkpoint import warm_start_model
     from mbsnet.data.datasets import open_dataset
     from mbsnet.losses import LossWeights
     from mbsnet.train import TrainingDiverged, train_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = presets.get(args.preset)
+    model = warm_start_model(args.init, cfg) if args.init else None    # before a corpus is generated
     dataset = open_dataset(args.data, "train")
     eval_pairs = None
     if args.eval_every:
@@ -46,19 +63,12 @@ def run(args) -> int:
         eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
     weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
     command = getattr(args, "command_line", None)
-    model = None
-    if args.init:
-        try:
-            model = warm_start_model(args.init, cfg)
-        except CheckpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
     try:
         train_model(cfg, dataset, args.steps, args.batch, args.segment_seconds, args.seed, args.lr,
                     weights=weights, out=args.out, resume=args.resume, model=model,
                     checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
                     eval_pairs=eval_pairs, eval_every=args.eval_every, command=command)
-    except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:
+    except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:   # the run failed, not its input
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"done: checkpoint and logs in {args.out}")

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from mbsnet.config import MBSNetConfig
+from mbsnet.errors import InputError
 
 _DEFAULT = MBSNetConfig()
 
@@ -29,13 +30,14 @@ def load_wav(path, sample_rate: int = 16_000, mono: bool = True):
     """Read a wav file as float32 numpy at `sample_rate`, returns (audio (s,) or (ch, s), info).
 
     `info` says what was done (original rate, channels, whether resampled or mixed down).
+    InputError if the file is missing or not readable audio.
     """
     import soundfile as sf
 
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (s, ch)
     except Exception as exc:  # soundfile raises several types for unreadable files
-        raise ValueError(f"cannot read audio file {path}: {exc}") from exc
+        raise InputError(f"cannot read audio file {path}: {exc}") from exc
     info = {"original_rate": rate, "channels": data.shape[1], "mixed_down": False, "resampled": False}
     audio = data.T                                                           # (ch, s)
     if mono and audio.shape[0] > 1:

@@ -30,6 +30,7 @@ from mbsnet.data import espeak
 from mbsnet.data.audio import load_wav, save_wav
 from mbsnet.assets import ASSETS, ARCTIC_WAVS
 from mbsnet.data.noise import NOISE_TYPES, make_noise, mix_at_snr
+from mbsnet.errors import InputError
 from mbsnet.results import DATA_DIR, provenance
 
 SAMPLE_RATE = 16_000
@@ -56,9 +57,9 @@ class CorpusSpec:
     def __post_init__(self):
         for name in ("n_train", "n_test"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+            raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
 
 
 def default_dir() -> Path:

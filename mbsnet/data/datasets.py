@@ -20,6 +20,7 @@ import numpy as np
 
 from mbsnet.data.audio import load_wav
 from mbsnet.data.corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, read_manifest
+from mbsnet.errors import InputError
 
 SAMPLE_RATE = 16_000
 VOICEBANK_FOLDERS = {"train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),
@@ -53,6 +54,8 @@ class SyntheticPairs:
         if split not in ("train", "test", "arctic"):
             raise ValueError(f"split must be 'train', 'test' or 'arctic', got {split!r}")
         self.root = Path(root) if root is not None else default_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"corpus folder {self.root} is a file, not a folder")
         manifest = read_manifest(self.root)
         if spec is not None or manifest is None:
             ensure_corpus(self.root, spec or CorpusSpec(), progress)
@@ -95,14 +98,14 @@ class VoiceBankDEMAND:
         unpaired = sorted(clean ^ noisy)
         if unpaired:
             where = self.clean_dir if unpaired[0] in clean else self.noisy_dir
-            raise ValueError(f"unpaired file {where / unpaired[0]} has no partner in the "
+            raise InputError(f"unpaired file {where / unpaired[0]} has no partner in the "
                              f"{'noisy' if where == self.clean_dir else 'clean'} folder "
                              f"({len(unpaired)} unpaired in all)")
         if not clean:
             raise FileNotFoundError(f"no .wav files in {self.clean_dir}")
         odd = [n for n in sorted(clean) if not _VOICEBANK_NAME.match(n)]
         if odd:
-            raise ValueError(f"unexpected file name {self.clean_dir / odd[0]}: expected pXXX_NNN.wav")
+            raise InputError(f"unexpected file name {self.clean_dir / odd[0]}: expected pXXX_NNN.wav")
         self.names = sorted(clean)
         self.split = split
         self.segment = None if segment_seconds is None else int(round(segment_seconds * SAMPLE_RATE))
@@ -116,7 +119,7 @@ class VoiceBankDEMAND:
         clean = load_wav(self.clean_dir / name, SAMPLE_RATE)[0]
         noisy = load_wav(self.noisy_dir / name, SAMPLE_RATE)[0]
         if len(clean) != len(noisy):
-            raise ValueError(f"{name}: clean has {len(clean)} samples, noisy {len(noisy)}")
+            raise InputError(f"{self.clean_dir / name}: clean has {len(clean)} samples, noisy {len(noisy)}")
         if self.segment is not None:
             return random_crop(self.rng, clean, noisy, self.segment)
         return clean, noisy
@@ -142,6 +145,6 @@ def open_dataset(spec: str, split: str = "train"):
         return SyntheticPairs(path or None, split)
     if kind == "voicebank":
         if not path:
-            raise ValueError("--data voicebank needs a path: voicebank:/path/to/VoiceBank-DEMAND")
+            raise InputError("--data voicebank needs a path: voicebank:/path/to/VoiceBank-DEMAND")
         return VoiceBankDEMAND(path, split)
-    raise ValueError(f"--data must be 'synthetic', 'synthetic:DIR' or 'voicebank:PATH', got {spec!r}")
+    raise InputError(f"--data must be 'synthetic', 'synthetic:DIR' or 'voicebank:PATH', got {spec!r}")

@@ -6,7 +6,7 @@
     predict   predict_peak and its MemoryReport; torch's MemTracker as an independent check
     measure   measure_peak / reproduce_oom on a real device
     gpus      GPU budgets by name (no torch needed)
-    budget    fits / affine_in_batch / max_batch
+    budget    fits / affine_in_batch / max_batch (a named GPU) / max_batch_for_bytes (any capacity)
     formula   the closed-form memory math of MBS-Net
 
 Names are loaded lazily (`mbsnet.memory.predict_peak` imports torch only when first used), so the
@@ -20,7 +20,7 @@ _EXPORTS = {
     "predict": ("CATEGORIES", "LEFT_OUT", "MemoryReport", "cached_predict_peak", "predict_peak",
                 "torch_memtracker_peak"),
     "measure": ("measure_peak", "reproduce_oom"),
-    "budget": ("affine_in_batch", "fits", "max_batch"),
+    "budget": ("affine_in_batch", "fits", "fits_bytes", "max_batch", "max_batch_for_bytes"),
     "step": ("make_optimizer", "spectral_loss", "warm_up_optimizer"),
     "tracker": ("CUDA_BLOCK", "LiveMemoryTracker"),
     "saved": ("saved_tensor_bytes", "saved_tensor_census"),

@@ -13,6 +13,11 @@ from mbsnet.units import GiB
 CONTEXT_RESERVE = 0.5 * GiB   # upper end of the CUDA context's ~300-500 MiB
 
 
+def usable_bytes(capacity_bytes: int) -> int:
+    """Bytes left for PyTorch's tensors on a card of `capacity_bytes` (e.g. a device's total_memory)."""
+    return int(capacity_bytes) - int(CONTEXT_RESERVE)
+
+
 @dataclass(frozen=True)
 class GPU:
     name: str
@@ -26,7 +31,7 @@ class GPU:
     @property
     def usable(self) -> int:
         """Bytes left for PyTorch's tensors after the CUDA context."""
-        return self.capacity - int(CONTEXT_RESERVE)
+        return usable_bytes(self.capacity)
 
 
 GPUS = {g.name: g for g in (

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mbsnet.config import MBSNetConfig
+from mbsnet.errors import InputError
 from mbsnet.memory.tracker import LiveMemoryTracker, ModuleLabels
 
 
@@ -46,9 +47,9 @@ def check_step_args(cfg, batch_size, seconds):
         raise TypeError(f"cfg must be an MBSNetConfig (e.g. presets.get('seed')), got "
                         f"{type(cfg).__name__}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not seconds > 0 or cfg.frames(seconds) < 2:
-        raise ValueError(f"seconds must give at least 2 STFT frames, got {seconds!r}")
+        raise InputError(f"seconds must give at least 2 STFT frames, got {seconds!r}")
 
 
 def warm_up_optimizer(model: nn.Module, optimizer) -> None:

@@ -13,6 +13,7 @@ from mbsnet import presets
 from mbsnet.config import MBSNetConfig
 from mbsnet.data.corpus import CorpusSpec, ensure_corpus
 from mbsnet.data.datasets import SyntheticPairs
+from mbsnet.errors import InputError
 from mbsnet.evaluate import evaluate_model
 from mbsnet.memory import cached_predict_peak, max_batch
 from mbsnet.model import build_model
@@ -51,11 +52,11 @@ class ProxyBudget:
     def __post_init__(self):
         for name in ("steps", "batch_size", "n_train", "n_eval"):
             if getattr(self, name) < 1:
-                raise ValueError(f"ProxyBudget.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"ProxyBudget.{name} must be >= 1, got {getattr(self, name)}")
         if len(self.seeds) < 1:
-            raise ValueError("ProxyBudget.seeds must name at least one seed")
+            raise InputError("ProxyBudget.seeds must name at least one seed")
         if not (self.segment_seconds > 0 and self.eval_seconds > 0 and self.lr > 0):
-            raise ValueError("ProxyBudget: segment_seconds, eval_seconds and lr must be > 0")
+            raise InputError("ProxyBudget: segment_seconds, eval_seconds and lr must be > 0")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mbsnet import presets
+from mbsnet.errors import InputError
 from mbsnet.experiments.ladder.measure import (DEFAULT_OUT, GPU, MEMORY_SECONDS, ProxyBudget, memory_columns,
                                                parameter_columns, proxy_corpus, quality_groups, quality_run,
                                                relative_cost, step_seconds, still_valid)
@@ -52,7 +53,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
     for path in merge or ():
         other = load(path)
         if other.get("budget") != budget.to_dict():
-            raise ValueError(f"{path} was run with another budget: {other.get('budget')}")
+            raise InputError(f"{path} was run with another budget: {other.get('budget')}")
         runs.update({(r["preset"], r["seed"]): r for r in other.get("runs", []) if still_valid(r, groups)})
     result = {"budget": budget.to_dict(), "presets": names, "corpus": str(corpus_root),
               "memory_seconds": MEMORY_SECONDS, "gpu": GPU, "quality_groups": groups,
