@@ -141,24 +141,6 @@ def test_importing_the_anchors_loads_no_runtime():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["--names", "nope"], "unknown anchor 'nope'; the anchors are gtcrn, deepfilternet3, rnnoise"),
-    (["--names", ","], "--names lists no anchor"),
-    (["--n-test", "0"], "--n-test must be at least 1"),
-    (["--set", "synthetic", "--data", "{tmp}/no_corpus"], "python -m mbsnet data --out {tmp}/no_corpus"),
-    (["--out", "{tmp}/a_file/out.json"], "a_file is not a directory"),
-    (["--out", "{tmp}"], "is a directory"),
-])
-def test_anchors_cli_rejects_bad_input_in_one_line(argv, says, tmp_path, capsys):
-    (tmp_path / "a_file").write_text("")
-    argv = [a.format(tmp=tmp_path) for a in argv]
-    assert main(["anchors", "--no-rtf", *argv]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("error: ")
-    assert says.format(tmp=tmp_path) in captured.err
-    assert not (tmp_path / "no_corpus").exists()          # a missing corpus is not generated
-
-
 def test_anchors_cli_names_a_missing_wheel(monkeypatch, capsys):
     monkeypatch.setattr(wheels, "_find_spec", lambda import_name: None)
     assert main(["anchors", "--names", "rnnoise", "--no-rtf"]) == 2

@@ -120,6 +120,15 @@ CASES = {
         ("evaluate --tune-n -1", "--tune-n: must be a positive integer"),
         ("evaluate --threads -1", "--threads: must be an integer >= 0"),
     ],
+    "anchors": [
+        ("anchors --no-rtf --names nope", "unknown anchor 'nope'; the anchors are gtcrn, deepfilternet3, rnnoise"),
+        ("anchors --no-rtf --names ,", "--names lists no anchor"),
+        ("anchors --no-rtf --n-test 0", "--n-test: must be a positive integer"),
+        ("anchors --no-rtf --set synthetic --data {tmp}/no_corpus", "python -m mbsnet data --out {tmp}/no_corpus"),
+        ("anchors --no-rtf --out {file}/out.json", "is a file, not a folder"),
+        ("anchors --no-rtf --out {tmp}", "is a folder; give a file name"),
+        ("anchors --no-rtf --out " + UNWRITABLE + "/a.json", "cannot write --out"),
+    ],
 }
 ALL = [(command, argv, expected) for command, cases in CASES.items() for argv, expected in cases]
 
