@@ -14,7 +14,7 @@ HTML    := book/_build/html
 # then the project itself (editable, no dependencies). A file in either list is a venv input.
 LOCK          := requirements.lock
 LOCKS         := $(LOCK)
-LOCKS_NO_DEPS :=
+LOCKS_NO_DEPS := requirements-anchors.txt
 # `make lock` runs pip-compile from a small venv of its own (so the project's venv stays exactly
 # the lock). LOCK_ARGS=--upgrade moves every pin to the newest release allowed, and
 # LOCK_ARGS="--upgrade-package numpy" just that one; without it, existing pins are kept.

@@ -21,9 +21,10 @@
 # This counts what `torch.cuda.max_memory_allocated` counts. It leaves out:
 
 # %%
-from mbsnet import memory, presets, gpus, build_model
+from mbsnet import memory, presets, build_model
+from mbsnet.memory import gpus
 from mbsnet.params import breakdown
-from mbsnet.memory import GiB, MiB
+from mbsnet.units import GiB, MiB
 
 for what, how in memory.LEFT_OUT.items():
     print(f"{what:>20}: {how}")

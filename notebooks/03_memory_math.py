@@ -22,13 +22,13 @@
 # $r = \lceil d/16 \rceil$ (dt rank), $f = 257$ bins, $h = 512$ decoder hidden size, $P$ parameters.
 
 # %%
-import json, math
-from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
-from mbsnet import presets, build_model, memory, memory_math as mm
+from mbsnet import presets, build_model, memory
+from mbsnet.memory import formula as mm
 from mbsnet.params import count
-from mbsnet.memory import GiB, MiB
+from mbsnet.results import load_result
+from mbsnet.units import GiB, MiB
 
 seed = presets.get("seed")
 
@@ -42,7 +42,7 @@ seed = presets.get("seed")
 # $$P_\text{block} = 3dc + d(k_\text{conv}+1) + 2dr + d + 3dn + d + 2c$$
 #
 # A bidirectional mixer is two blocks plus the merge Linear$(2c \to c)$ and a LayerNorm: $2P_\text{block} + 2c^2 + 3c$.
-# An encoder is 4 temporal mixers + 1 cross-band mixer + LayerNorm. `mbsnet.memory_math.model_params` adds the band
+# An encoder is 4 temporal mixers + 1 cross-band mixer + LayerNorm. `mbsnet.memory.formula.model_params` adds the band
 # split, output nets and decoders.
 
 # %%
@@ -147,7 +147,7 @@ print(f"{'total':<18}{f2['total'] / GiB:8.3f} GiB   (batch 2, 2 s)")
 # point to confirm the stored predictions still match the code.
 
 # %%
-sweep = json.loads(Path("../results/memory_sweep.json").read_text())
+sweep = load_result("memory_sweep")
 rows = sweep["rows"]
 for r in rows:   # the formula is recomputed live: the stored value must be today's formula
     cfg, batch, seconds = mm.sweep_point(r["knob"], r["value"])
@@ -184,7 +184,7 @@ assert live == stored
 # (seed, batch 1, 0.1 s; ~25× slower, so stored by `python -m mbsnet memory --crosscheck`):
 
 # %%
-check = json.loads(Path("../results/memory_crosscheck_seed.json").read_text())
+check = load_result("memory_crosscheck_seed")
 print(f"MemTracker {check['memtracker_peak_bytes'] / MiB:.2f} MiB vs predict_peak {check['predict_peak_bytes_unrounded'] / MiB:.2f} MiB "
       f"(difference {check['relative_difference']:.4%}; batch {check['batch_size']}, {check['seconds']} s, no 512 B rounding)")
 assert check["relative_difference"] < 0.10
@@ -239,7 +239,7 @@ calculator = MemoryCalculator(batch=2, seconds=2.0)
 calculator.widget()
 
 # %%
-from mbsnet import gpus
+from mbsnet.memory import gpus
 from mbsnet.plots import preset_color
 variants = {"seed": seed, "expand 1": mm.formula_config(seed, expand=1), "d_state 8": mm.formula_config(seed, d_state=8),
             "uni": mm.formula_config(seed, direction="uni"),

@@ -31,16 +31,15 @@
 # `torch.autograd.graph.saved_tensors_hooks`, first at a modest shape.
 
 # %%
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import torch
 
-from mbsnet.bench import ScanShape, bench_shape, scan_inputs, seed_shapes
-from mbsnet.plots import MiB
+from mbsnet.experiments.scan_bench import bench_shape
+from mbsnet.results import load_result
+from mbsnet.scan.shapes import ScanShape, scan_inputs, seed_shapes
+from mbsnet.units import MiB
 from mbsnet.plots.scan import plot_scan_sweep
-from mbsnet.scan_study import (clamp_binding, clamp_effect, errors_vs_float64,
+from mbsnet.experiments.scan_study import (clamp_binding, clamp_effect, errors_vs_float64,
                                saved_bytes_by_method, stressed)
 
 torch.manual_seed(0)
@@ -176,7 +175,7 @@ for m, e in errors.items():
 # run, with its provenance:
 
 # %%
-result = json.loads(Path("../results/bench_scan_cpu.json").read_text())
+result = load_result("bench_scan_cpu")
 prov = result["provenance"]
 print(f"command: {prov['command']}\ndate: {prov['date']}  commit: {prov['git_commit']}")
 print(f"machine: {prov['machine']['processor']}, torch {prov['machine']['torch']}, "

@@ -26,7 +26,8 @@
 # it and recomputes the cheap, deterministic columns live.
 
 # %%
-from mbsnet import build_model, ladder, presets
+from mbsnet import build_model, presets
+from mbsnet.experiments import ladder
 from mbsnet.params import breakdown
 
 result = ladder.load()

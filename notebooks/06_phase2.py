@@ -15,7 +15,8 @@
 # predictions are recomputed live.
 
 # %%
-from mbsnet import build_model, ladder, presets
+from mbsnet import build_model, presets
+from mbsnet.experiments import ladder
 from mbsnet.memory import predict_peak
 from mbsnet.params import breakdown
 
@@ -30,9 +31,7 @@ for name in phase2 + ["crossband_bi_shared_encoder"]:
 
 # %%
 def line(name):
-    r = rows[name]
-    return (f"{name:<28}{r['parameters']:>11,} params   batch 2: {r['peak_b2_gib']:5.2f} GiB   "
-            f"batch 6: {r['peak_b6_gib']:5.2f} GiB   max batch (12 GiB): {r['max_batch_12gib']}")
+    return ladder.preset_line(name, rows[name], width=28)
 
 def delta(a, b):
     ra, rb = rows[a], rows[b]

@@ -15,7 +15,8 @@
 # two Mamba knobs, then adds the rung the source's plan does not have: the decoders.
 
 # %%
-from mbsnet import build_model, ladder, presets
+from mbsnet import build_model, presets
+from mbsnet.experiments import ladder
 from mbsnet.memory import predict_peak
 from mbsnet.params import breakdown
 
@@ -31,9 +32,7 @@ for name, b in live.items():
 
 # %%
 def line(name):
-    r = rows[name]
-    return (f"{name:<14}{r['parameters']:>11,} params   batch 2: {r['peak_b2_gib']:5.2f} GiB   "
-            f"batch 6: {r['peak_b6_gib']:5.2f} GiB   max batch (12 GiB): {r['max_batch_12gib']}")
+    return ladder.preset_line(name, rows[name], width=14)
 
 for name in phase3:
     print(line(name))

@@ -31,8 +31,10 @@
 #   on a tiny budget; it is **not** VoiceBank-DEMAND PESQ and cannot be compared with published numbers.
 
 # %%
-from mbsnet import ladder, presets
+from mbsnet.experiments import ladder
+from mbsnet import presets
 from mbsnet.memory import predict_peak
+from mbsnet.results import CHECKPOINTS_DIR, RESULTS_DIR, load_result
 
 result = ladder.load()
 rows, names = result["rows"], presets.names()
@@ -153,10 +155,7 @@ print(f"parameters {seed['parameters'] / 1e6:.2f}M -> {p1['parameters'] / 1e6:.2
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def show(c):
-    unit = "dB" if c["metric"] == "si_sdr_improvement" else "PESQ"
-    return (f"{c['b']} vs {c['a']}: {c['difference']:+.2f} {unit} (threshold {c['threshold']:.2f}) "
-            f"-> {c['verdict']}")
+show = ladder.comparison_line
 
 claim3 = [ladder.compare(result, bi, uni) for bi, uni in [("crossband_bi_expand1", "expand1"),
           ("crossband_bi_shared_encoder", "shared_encoder"), ("recompute_scan", "crossband_uni")]]
@@ -286,7 +285,7 @@ print(f"final vs bidirectional: {1 - f['parameters'] / bi['parameters']:.0%} few
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-longer = ladder.load(ladder.REPO_ROOT / "results" / "ladder_longer.json")
+longer = ladder.load(RESULTS_DIR / "ladder_longer.json")
 print("budget:", longer["budget"])
 four = ("crossband_bi_slim_decoder", "crossband_bi_temporal_uni", "slim_decoder")
 for name in four:
@@ -331,15 +330,10 @@ assert [c["verdict"] for c in cheaper] == ["within noise", "within noise"] and q
 # `slim_decoder`'s runs are `results/train_slim_decoder_*` (logs and provenance; checkpoints not shipped).
 
 # %%
-import json
-
-def evaluation(name):
-    return json.loads((ladder.REPO_ROOT / "results" / name).read_text())
-
 files = {"bidirectional": ("evaluation_final_bidirectional_phase1.json", "evaluation_final_bidirectional.json"),
          "final": ("evaluation_crossband_bi_temporal_uni_780.json", "evaluation_final.json"),
          "slim_decoder": ("evaluation_slim_decoder_780.json", "evaluation_slim_decoder_1980.json")}
-full = {(name, phase): evaluation(f) for name, pair in files.items() for phase, f in enumerate(pair, 1)}
+full = {(name, phase): load_result(f) for name, pair in files.items() for phase, f in enumerate(pair, 1)}
 first = full[("bidirectional", 1)]
 for (name, phase), ev in full.items():
     assert ev["checkpoint_step"] == (780 if phase == 1 else 1200)          # steps of the last phase
@@ -378,8 +372,10 @@ assert all(model[(n, 2)]["arctic"]["pesq"] < model[(n, 1)]["arctic"]["pesq"] for
 assert abs(s1["synthetic"]["si_sdr"] - f1["synthetic"]["si_sdr"]) < 0.2   # slim_decoder: level after phase 1 ...
 assert all(f2[k]["si_sdr"] - s2[k]["si_sdr"] > 0.4 for k in ("synthetic", "arctic"))   # ... behind in SI-SDR after phase 2
 assert s2["arctic"]["pesq"] > f2["arctic"]["pesq"]                          # ... ahead in real-speech PESQ
-shipped = json.loads((ladder.REPO_ROOT / "checkpoints" / "final" / "training.json").read_text())
-former = json.loads((ladder.REPO_ROOT / "checkpoints" / "final_bidirectional" / "training.json").read_text())
+import json
+
+shipped = json.loads((CHECKPOINTS_DIR / "final" / "training.json").read_text())
+former = json.loads((CHECKPOINTS_DIR / "final_bidirectional" / "training.json").read_text())
 print("CPU minutes per phase (one thread, on a shared 2-core machine): bidirectional",
       [round(p["train_minutes"]) for p in former["phases"]], "| final", [round(p["train_minutes"]) for p in shipped["phases"]])
 

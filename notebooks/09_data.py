@@ -10,9 +10,9 @@
 # build a small corpus that has the same *shape* of problem from things that ship with Python packages:
 #
 # * **speech** from the eSpeak NG synthesizer (the `espeakng-loader` wheel carries the library and its voice data;
-#   `mbsnet.espeak` is a 100-line ctypes binding), with ~90 voice variants, eight English accents and six other
+#   `mbsnet.data.espeak` is a 100-line ctypes binding), with ~90 voice variants, eight English accents and six other
 #   languages, random speaking rate (130–220 words/min) and pitch;
-# * **noise** from generators (`mbsnet.noise`): white, pink, brown, babble of overlapping synthetic talkers, mains hum
+# * **noise** from generators (`mbsnet.data.noise`): white, pink, brown, babble of overlapping synthetic talkers, mains hum
 #   with harmonics, fan noise, knocks and clicks, and a café mix;
 # * **mixing** at VoiceBank-DEMAND's SNRs — 0/5/10/15 dB for training, 2.5/7.5/12.5/17.5 dB for test:
 #
@@ -26,9 +26,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
-from mbsnet import corpus, noise
-from mbsnet.corpus import CorpusSpec
-from mbsnet.data import SyntheticPairs
+from mbsnet.data import corpus, noise
+from mbsnet.data.corpus import CorpusSpec
+from mbsnet.data.datasets import SyntheticPairs
 
 plan = corpus.split_plan(CorpusSpec())
 for split in ("train", "test"):
@@ -149,7 +149,7 @@ display(Audio(real_noisy[:40_000], rate=16_000))
 
 # %%
 import shutil, soundfile as sf
-from mbsnet.data import VOICEBANK_FOLDERS, VoiceBankDEMAND
+from mbsnet.data.datasets import VOICEBANK_FOLDERS, VoiceBankDEMAND
 
 vb = pathlib.Path(tempfile.mkdtemp()) / "VoiceBank-DEMAND"
 for clean_dir, noisy_dir in VOICEBANK_FOLDERS.values():

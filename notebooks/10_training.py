@@ -45,8 +45,8 @@ print(f"parameters: {breakdown(build_model(final)).total:,}")
 
 # %%
 from mbsnet.assets import ARCTIC_WAVS
-from mbsnet.audio import load_wav
-from mbsnet.noise import make_noise, mix_at_snr
+from mbsnet.data.audio import load_wav
+from mbsnet.data.noise import make_noise, mix_at_snr
 from mbsnet.train import train_model
 
 rng = np.random.default_rng(0)

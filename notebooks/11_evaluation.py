@@ -17,7 +17,7 @@
 # * **SI-SDR** (dB), scale-invariant: $\hat s = \frac{\langle y, s\rangle}{\lVert s\rVert^2} s$,
 #   $\ \mathrm{SI\text{-}SDR} = 10\log_{10}\frac{\lVert \hat s\rVert^2}{\lVert y - \hat s\rVert^2}$.
 #
-# Three systems: the **noisy** input, a **Wiener** filter (decision-directed, `mbsnet.baseline`; its two knobs —
+# Three systems: the **noisy** input, a **Wiener** filter (decision-directed, `mbsnet.wiener`; its two knobs —
 # noise over-estimation and gain floor — tuned for PESQ on 16 *training* pairs), and the **model**. Two test sets:
 # 100 synthetic utterances (unseen sentences and voices, 2.5–17.5 dB), and 16 mixtures of real CMU ARCTIC speech.
 #
@@ -25,11 +25,10 @@
 # re-checks two utterances live.
 
 # %%
-import json
-import numpy as np, matplotlib.pyplot as plt
-from mbsnet.corpus import REPO_ROOT
+import matplotlib.pyplot as plt
+from mbsnet.results import load_result
 
-result = json.loads((REPO_ROOT / "results" / "evaluation_final.json").read_text())
+result = load_result("evaluation_final")
 print("checkpoint:", result["checkpoint"].split("/")[-2:], "step", result["checkpoint_step"])
 print("evaluated :", result["provenance"]["date"], "commit", result["provenance"]["git_commit"][:12])
 wiener = result["wiener"]
@@ -65,11 +64,8 @@ plt.show()
 # the temporal direction did:
 
 # %%
-def evaluation(name):
-    return json.loads((REPO_ROOT / "results" / name).read_text())
-
-phase1 = evaluation("evaluation_crossband_bi_temporal_uni_780.json")
-bidirectional = evaluation("evaluation_final_bidirectional.json")
+phase1 = load_result("evaluation_crossband_bi_temporal_uni_780")
+bidirectional = load_result("evaluation_final_bidirectional")
 assert phase1["checkpoint_step"] == 780 and result["checkpoint_step"] == bidirectional["checkpoint_step"] == 1200
 for key, name in (("synthetic", "synthetic"), ("arctic", "real ARCTIC")):
     a, b, c = (ev[key]["summary"] for ev in (phase1, result, bidirectional))
@@ -100,11 +96,11 @@ assert all(s["model"][m] > s["noisy"][m] for s in by_noise.values() for m in ("p
 
 # %%
 import tempfile, pathlib, torch
-from mbsnet.corpus import CorpusSpec, generate_corpus
-from mbsnet.data import SyntheticPairs
+from mbsnet.data.corpus import CorpusSpec, generate_corpus
+from mbsnet.data.datasets import SyntheticPairs
 from mbsnet.checkpoint import load_model
 from mbsnet.enhance import enhance_long
-from mbsnet.baseline import wiener_enhance
+from mbsnet.wiener import wiener_enhance
 from mbsnet.metrics import score_pair
 
 torch.set_num_threads(1)

@@ -82,7 +82,8 @@ def test_each_subcommand_is_one_module_of_the_cli_package():
         assert {"add_arguments", "run"} <= functions, name
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["params", "--help"], ["memory", "--help"], ["train", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["params", "--help"], ["memory", "--help"], ["train", "--help"],
+                                  ["anchors", "--help"]])
 def test_help_does_not_import_torch(argv):
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "mbsnet", *argv],
                           capture_output=True, text=True, timeout=60)

@@ -20,6 +20,7 @@ COMMANDS = {   # name -> help; the subcommand lives in mbsnet.cli.<name>
     "train": "train a preset on synthetic data or VoiceBank-DEMAND",
     "enhance": "enhance a wav file: enhance IN.wav OUT.wav",
     "evaluate": "PESQ / STOI / SI-SDR of a checkpoint vs noisy and a baseline",
+    "anchors": "PESQ / STOI / SI-SDR and RTF of the pretrained anchors (GTCRN, DeepFilterNet3, RNNoise)",
 }
 
 

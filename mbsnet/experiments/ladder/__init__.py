@@ -27,8 +27,8 @@ from mbsnet.experiments.ladder.measure import (DEFAULT_CORPUS, DEFAULT_OUT, GPU,
                                                memory_columns, parameter_columns, proxy_corpus,
                                                quality_groups, quality_run, relative_cost,
                                                same_function_key, step_seconds, still_valid)
-from mbsnet.experiments.ladder.report import (SOURCE_EXPECTED, expected_vs_measured,  # noqa: F401
-                                              markdown_table, table)
+from mbsnet.experiments.ladder.report import (SOURCE_EXPECTED, comparison_line,  # noqa: F401
+                                              expected_vs_measured, markdown_table, preset_line, table)
 from mbsnet.experiments.ladder.run import load, run_ladder  # noqa: F401
 from mbsnet.experiments.ladder.stats import (QUALITY_METRICS, compare, pooled_noise,  # noqa: F401
                                              quality_columns, spread)

@@ -76,3 +76,16 @@ def table(result: dict, names=None) -> str:
                      f"{num('peak_b6_gib', '.2f'):>9}{num('max_batch_12gib', 'd'):>7}"
                      f"{num('step_seconds', '.2f'):>8}{sisdr:>16}{pesq:>14}")
     return "\n".join(lines)
+
+
+def preset_line(name: str, row: dict, width: int = 28) -> str:
+    """One ladder row as a line: parameters, predicted peaks at batch 2 and 6, max batch on 12 GiB."""
+    return (f"{name:<{width}}{row['parameters']:>11,} params   batch 2: {row['peak_b2_gib']:5.2f} GiB   "
+            f"batch 6: {row['peak_b6_gib']:5.2f} GiB   max batch (12 GiB): {row['max_batch_12gib']}")
+
+
+def comparison_line(c: dict) -> str:
+    """A `compare` result as a line: b vs a, the difference with its unit, the threshold, the verdict."""
+    unit = "dB" if c["metric"] == "si_sdr_improvement" else "PESQ"
+    return (f"{c['b']} vs {c['a']}: {c['difference']:+.2f} {unit} (threshold {c['threshold']:.2f}) "
+            f"-> {c['verdict']}")
