@@ -85,6 +85,7 @@ help:
 	@echo "make check-site  open every page of the built site in headless Chromium"
 	@echo "make venv        only create/refresh .venv, from requirements.lock"
 	@echo "make lock        recompile requirements.lock from requirements.txt (LOCK_ARGS=--upgrade: newest)"
+	@echo "make kernel-fingerprint   which float results OTHER_CPU_ENV (the second nbval pass) changes"
 	@echo "make clean       remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
