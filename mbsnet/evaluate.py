@@ -8,7 +8,8 @@
 `run_evaluation` scores three systems: the noisy input, the classical Wiener baseline
 (mbsnet.wiener; its two knobs tuned on training pairs, never on test) and the model, on two test
 sets: the synthetic corpus' test split (unseen sentences and voices, test SNRs) and the shipped
-CMU ARCTIC utterances mixed with every noise type (real recorded speech).
+CMU ARCTIC utterances mixed with every noise type (real recorded speech); with a corpus v3, a
+third: its real-speech test set (held-out real speakers and real noise recordings, `real_items`).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model, read_checkpoint
-from mbsnet.data.datasets import SyntheticPairs
+from mbsnet.data.datasets import CorpusV3Pairs, SyntheticPairs
 from mbsnet.enhance import enhance_long, enhance_waveform
 from mbsnet.metrics import METRICS, score_pair, summarize
 from mbsnet.results import RESULTS_DIR
@@ -101,6 +102,19 @@ def synthetic_items(root=None, n: int | None = None, split: str = "test") -> lis
     return items
 
 
+def real_items(root=None, n: int | None = None) -> list[dict]:
+    """Records {id, clean, noisy, noise, snr_db, speech_source, speaker} of corpus v3's real-speech
+    test set (the first `n`); FileNotFoundError (one line) when it was built without the shared data."""
+    ds = CorpusV3Pairs(root, "real")
+    items = []
+    for i in range(len(ds) if n is None else min(n, len(ds))):
+        clean, noisy = ds[i]
+        r = ds.records[i]
+        items.append({"id": r["id"], "clean": clean, "noisy": noisy, "noise": r["noise"], "snr_db": r["snr_db"],
+                      "speech_source": r["speech_source"], "speaker": r["speaker"]})
+    return items
+
+
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
                    progress: bool = True, n_arctic: int | None = None) -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI)."""
@@ -115,11 +129,14 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     synthetic = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test", progress)
     arctic = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs, "ARCTIC mixtures",
                               progress)
+    result = {}
+    if train.manifest.get("version") == 3 and train.manifest["splits"].get("real"):
+        result["real"] = evaluate_systems(model, real_items(data_root, n_test), knobs, "real-speech test", progress)
     return {"checkpoint": str(path), "checkpoint_step": state.get("step"),
             "checkpoint_provenance": state.get("provenance"), "config": state["config"],
             "train_settings": state.get("train"),
             "corpus": {"root": str(train.root), "spec": train.manifest["spec"]},
-            "wiener": {k: v for k, v in knobs.items()}, "synthetic": synthetic, "arctic": arctic,
+            "wiener": {k: v for k, v in knobs.items()}, "synthetic": synthetic, "arctic": arctic, **result,
             "seconds": round(time.monotonic() - t0, 1)}
 
 

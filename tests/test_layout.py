@@ -83,7 +83,7 @@ def test_each_subcommand_is_one_module_of_the_cli_package():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["params", "--help"], ["memory", "--help"], ["train", "--help"],
-                                  ["anchors", "--help"]])
+                                  ["anchors", "--help"], ["data", "--help"]])
 def test_help_does_not_import_torch(argv):
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "mbsnet", *argv],
                           capture_output=True, text=True, timeout=60)

@@ -26,7 +26,7 @@ COMMANDS = {   # name -> help; the subcommand lives in mbsnet.cli.<name>
     "memory": "predicted CUDA training peak; fits / max batch for a GPU",
     "bench": "benchmarks (e.g. `bench scan`): time and saved memory",
     "ladder": "measure every preset of the optimization ladder",
-    "data": "generate the offline synthetic speech corpus",
+    "data": "generate a speech corpus: v2 synthetic, or v3 with real speech and noise (--version 3)",
     "train": "train a preset on synthetic data or VoiceBank-DEMAND",
     "enhance": "enhance a wav file: enhance IN.wav OUT.wav",
     "evaluate": "PESQ / STOI / SI-SDR of a checkpoint vs noisy and a baseline",

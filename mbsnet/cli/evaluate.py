@@ -8,7 +8,8 @@ from mbsnet.results import save_result
 
 def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped final model)")
-    parser.add_argument("--data", default=None, help="synthetic corpus directory (default: data/synthetic)")
+    parser.add_argument("--data", default=None, help="corpus directory, v2 or v3 (default: data/synthetic); a "
+                        "corpus v3 adds its real-speech test set")
     parser.add_argument("--n-test", type=positive_int, default=None,
                         help="use only the first N test utterances")
     parser.add_argument("--out", default="results/evaluation_final.json",
@@ -38,11 +39,15 @@ def run(args) -> int:
     if args.out:
         save_result(args.out, result)
     if args.json:
-        print_json({k: {"summary": result[k]["summary"]} if k in ("synthetic", "arctic") else result[k]
-                    for k in ("checkpoint", "checkpoint_step", "wiener", "synthetic", "arctic")})
+        sets = [k for k in ("synthetic", "arctic", "real") if k in result]
+        print_json({k: {"summary": result[k]["summary"]} if k in sets else result[k]
+                    for k in ("checkpoint", "checkpoint_step", "wiener", *sets)})
     else:
         print(summary_table("synthetic test set", result["synthetic"]["summary"]))
         print(summary_table("real speech (CMU ARCTIC + noise)", result["arctic"]["summary"]))
+        if "real" in result:
+            print(summary_table("real speech (held-out speakers + held-out noise recordings)",
+                                result["real"]["summary"]))
         if args.out:
             print(f"stored in {args.out}")
     return 0

@@ -1,4 +1,4 @@
-"""`python -m mbsnet train`: train a preset on the synthetic corpus or VoiceBank-DEMAND, with checkpoints and resume."""
+"""`python -m mbsnet train`: train a preset on corpus v2 or v3 or VoiceBank-DEMAND, with checkpoints and resume."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +12,8 @@ from mbsnet.cli.checks import (check_folder, check_input_file, check_output_dir,
 def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="final", type=preset_name,
                         help=f"one of: {', '.join(presets.names())}")
-    parser.add_argument("--data", default="synthetic", help="synthetic[:DIR] or voicebank:PATH")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic[:DIR] (corpus v2), v3[:DIR] (corpus v3) or voicebank:PATH")
     parser.add_argument("--steps", type=positive_int, default=1000)
     parser.add_argument("--batch", type=positive_int, default=4)
     parser.add_argument("--segment-seconds", type=positive_float, default=1.0)

@@ -1,27 +1,37 @@
 """Audio I/O and the STFT front end (16 kHz, n_fft 512, hop 128, Hann, center=True)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from mbsnet.config import MBSNetConfig
 from mbsnet.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 _DEFAULT = MBSNetConfig()
 
 
 def _window(cfg: MBSNetConfig, device=None):
+    import torch  # here, not at the top: corpus workers read and write audio without torch
+
     return torch.hann_window(cfg.n_fft, device=device)
 
 
 def stft(wav: torch.Tensor, cfg: MBSNetConfig = _DEFAULT) -> torch.Tensor:
     """Waveform (b, s) or (s,) -> complex STFT (b, f, t) or (f, t), f = n_fft // 2 + 1."""
+    import torch
+
     return torch.stft(wav, cfg.n_fft, cfg.hop_length, window=_window(cfg, wav.device),
                       center=True, return_complex=True)
 
 
 def istft(spec: torch.Tensor, length: int, cfg: MBSNetConfig = _DEFAULT) -> torch.Tensor:
     """Complex STFT (b, f, t) -> waveform (b, length)."""
+    import torch
+
     return torch.istft(spec, cfg.n_fft, cfg.hop_length, window=_window(cfg, spec.device),
                        center=True, length=length)
 
@@ -64,5 +74,5 @@ def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 def save_wav(path, audio, sample_rate: int = 16_000) -> None:
     import soundfile as sf
 
-    audio = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    audio = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)  # a torch tensor
     sf.write(str(path), audio.astype(np.float32), sample_rate, subtype="PCM_16")

@@ -125,7 +125,7 @@ def make_pair(rng, clean: np.ndarray, kind: str, snr_db: float, talkers) -> tupl
     return (clean * gain).astype(np.float32), (noisy * gain).astype(np.float32)
 
 
-def _utterance(rng, split_sentences, variants):
+def utterance(rng, split_sentences, variants):
     """One or two sentences of one talker with 0.1-0.4 s of silence around them."""
     lang, text = split_sentences[int(rng.integers(len(split_sentences)))]
     audio, settings = _speak(rng, lang, text, variants)
@@ -145,7 +145,7 @@ def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progre
     """Make split "train" or "test" (n utterances) or "arctic"; returns its manifest records."""
 
     if split == "arctic":
-        return _write_arctic(out, seed)
+        return write_arctic(out, seed)
 
     rng = np.random.default_rng([seed, 2, 0 if split == "train" else 1])
     split_sentences, variants = plan[split]["sentences"], plan[split]["variants"]
@@ -155,7 +155,7 @@ def _generate_split(out: Path, split: str, n: int, plan: dict, seed: int, progre
     (out / split / "noisy").mkdir(parents=True, exist_ok=True)
     records = []
     for i in tqdm(range(n), desc=f"corpus {split}", unit="utt", disable=not progress):
-        clean, meta = _utterance(rng, split_sentences, variants)
+        clean, meta = utterance(rng, split_sentences, variants)
         kind = NOISE_TYPES[i % len(NOISE_TYPES)]  # balanced noise types
         snr = float(snrs[int(rng.integers(len(snrs)))])
         clean, noisy = make_pair(rng, clean, kind, snr, talkers)
@@ -226,7 +226,7 @@ def ensure_corpus(root=None, spec: CorpusSpec = CorpusSpec(), progress: bool = T
     return root
 
 
-def _write_arctic(root: Path, seed: int) -> list[dict]:
+def write_arctic(root: Path, seed: int) -> list[dict]:
     """Store the ARCTIC mixtures as the corpus' "arctic" split (arctic/clean, arctic/noisy)."""
 
     records = []

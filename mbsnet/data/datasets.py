@@ -4,12 +4,14 @@
     VoiceBankDEMAND(root, split)     the standard VoiceBank-DEMAND folders, 48 kHz -> 16 kHz
     SyntheticPairs(root, "arctic")   real CMU ARCTIC speech + generated noise (held-out test),
                                      stored with the corpus; ArcticMixtures(seed) makes it in memory
+    CorpusV3Pairs(root, split)       corpus v3 (mbsnet.data.corpus_v3): real + eSpeak speech, real +
+                                     generated noise, augmentation; split "real" = the real-speech test set
 
 Every dataset is a sequence: `len(ds)` and `ds[i] -> (clean (s,), noisy (s,))` float32 numpy at
 16 kHz. `random_crop` cuts aligned training segments (the trainer crops with its own RNG, so
 training is reproducible and resumable).
 
-CLI: python -m mbsnet data [--out DIR] [--n-train N] [--n-test N] [--seed S] [--force]
+CLI: python -m mbsnet data [--version 3] [--out DIR] [--n-train N] [--n-test N] [--seed S] [--force]
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from mbsnet.data.audio import load_wav
+from mbsnet.data import corpus_v3
 from mbsnet.data.corpus import CorpusSpec, arctic_mixtures, default_dir, ensure_corpus, read_manifest
+from mbsnet.data.real import shared_root
 from mbsnet.errors import InputError
 
 SAMPLE_RATE = 16_000
@@ -138,13 +142,62 @@ class ArcticMixtures:
         return self.records[i]["clean"], self.records[i]["noisy"]
 
 
+class CorpusV3Pairs:
+    """Split `split` ("train", "test", "real" or "arctic") of corpus v3, generated on first use.
+
+    root: corpus directory (default: $MBSNET_CORPUS_V3 or data/corpus_v3); with `spec`, the
+    corpus is made to match it (reused if it does); with `spec=None` an existing corpus is used as
+    it is (or the default one generated). The "real" split needs the shared recordings.
+    """
+
+    SPLITS = ("train", "test", "real", "arctic")
+
+    def __init__(self, root=None, split: str = "train", spec: corpus_v3.CorpusV3Spec | None = None,
+                 progress: bool = True):
+        if split not in self.SPLITS:
+            raise ValueError(f"split must be one of {self.SPLITS}, got {split!r}")
+        self.root = Path(root) if root is not None else corpus_v3.default_dir()
+        manifest = corpus_v3.read_manifest(self.root)
+        if spec is not None or manifest is None:
+            corpus_v3.ensure_corpus(self.root, spec or corpus_v3.CorpusV3Spec(), progress=progress)
+            manifest = corpus_v3.read_manifest(self.root)
+        if manifest.get("version") != corpus_v3.CORPUS_VERSION:
+            raise InputError(f"{self.root} holds corpus version {manifest.get('version')}, not 3 "
+                             f"(make one with: python -m mbsnet data --version 3 --out {self.root})")
+        if split == "real" and not manifest["splits"]["real"]:
+            raise FileNotFoundError(
+                f"corpus v3 at {self.root} has no real-speech test split: it was built without the shared "
+                f"recordings ({', '.join(manifest['shared_data']['missing'])} missing under "
+                f"{manifest['shared_data']['root']}); point MBSNET_SHARED_DATA at them (default {shared_root()}) "
+                f"and rebuild with python -m mbsnet data --version 3 --force")
+        self.manifest = manifest
+        self.split = split
+        self.records = manifest["splits"][split]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        record = self.records[i]
+        return (load_wav(self.root / record["clean"], SAMPLE_RATE)[0],
+                load_wav(self.root / record["noisy"], SAMPLE_RATE)[0])
+
+
 def open_dataset(spec: str, split: str = "train"):
-    """"synthetic" (default corpus) or "synthetic:DIR" or "voicebank:PATH" -> a dataset."""
+    """A dataset from a --data string -> "synthetic[:DIR]" (corpus v2), "v3[:DIR]" (corpus v3),
+    "real-test[:DIR]" (corpus v3's real-speech test set; test only) or "voicebank:PATH"."""
     kind, _, path = spec.partition(":")
     if kind == "synthetic":
         return SyntheticPairs(path or None, split)
+    if kind == "v3":
+        return CorpusV3Pairs(path or None, split)
+    if kind == "real-test":
+        if split != "test":
+            raise InputError("real-test is a test set (held-out speakers and noises): train with --data v3")
+        return CorpusV3Pairs(path or None, "real")
     if kind == "voicebank":
         if not path:
             raise InputError("--data voicebank needs a path: voicebank:/path/to/VoiceBank-DEMAND")
         return VoiceBankDEMAND(path, split)
-    raise InputError(f"--data must be 'synthetic', 'synthetic:DIR' or 'voicebank:PATH', got {spec!r}")
+    raise InputError(f"--data must be 'synthetic[:DIR]', 'v3[:DIR]', 'real-test[:DIR]' or 'voicebank:PATH', "
+                     f"got {spec!r}")
