@@ -4,7 +4,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 
@@ -41,6 +40,8 @@ def wheel_file(anchor: str, import_name: str, pip_spec: str, relative: str) -> P
 
 def wheel_version(distribution: str) -> str | None:
     """The installed version of `distribution`, or None."""
+    from importlib.metadata import PackageNotFoundError, version   # slow to import: not for --help
+
     try:
         return version(distribution)
     except PackageNotFoundError:
