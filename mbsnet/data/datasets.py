@@ -46,7 +46,19 @@ def random_crop(rng: np.random.Generator, clean: np.ndarray, noisy: np.ndarray, 
     return clean[start:start + length], noisy[start:start + length]
 
 
-class SyntheticPairs:
+class _CorpusPairs:
+    """(clean, noisy) float32 (s,) pairs of a corpus split listed in `self.records` under `self.root`."""
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        record = self.records[i]
+        return (load_wav(self.root / record["clean"], SAMPLE_RATE)[0],
+                load_wav(self.root / record["noisy"], SAMPLE_RATE)[0])
+
+
+class SyntheticPairs(_CorpusPairs):
     """The synthetic corpus split `split` ("train", "test" or "arctic"), generated on first use.
 
     root: corpus directory (default: $MBSNET_DATA or data/synthetic); spec: sizes and seed.
@@ -68,13 +80,6 @@ class SyntheticPairs:
         self.split = split
         self.records = manifest["splits"][split]
 
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i):
-        record = self.records[i]
-        return (load_wav(self.root / record["clean"], SAMPLE_RATE)[0],
-                load_wav(self.root / record["noisy"], SAMPLE_RATE)[0])
 
 
 class VoiceBankDEMAND:
@@ -142,7 +147,7 @@ class ArcticMixtures:
         return self.records[i]["clean"], self.records[i]["noisy"]
 
 
-class CorpusV3Pairs:
+class CorpusV3Pairs(_CorpusPairs):
     """Split `split` ("train", "test", "real" or "arctic") of corpus v3, generated on first use.
 
     root: corpus directory (default: $MBSNET_CORPUS_V3 or data/corpus_v3); with `spec`, the
@@ -174,13 +179,6 @@ class CorpusV3Pairs:
         self.split = split
         self.records = manifest["splits"][split]
 
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i):
-        record = self.records[i]
-        return (load_wav(self.root / record["clean"], SAMPLE_RATE)[0],
-                load_wav(self.root / record["noisy"], SAMPLE_RATE)[0])
 
 
 def open_dataset(spec: str, split: str = "train"):
