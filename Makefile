@@ -53,8 +53,10 @@ check-notebooks: venv
 	$(PY) tools/check_notebook_sync.py
 
 # Sync each pair (the newer file wins, so an edited .py updates the notebook's cells), execute the
-# notebook in place with the venv's kernel (outputs, widget state), then sync again so the .py is
-# not older than its notebook. No MPLBACKEND, as in test-notebooks: the figures must render inline.
+# notebook in place with the venv's kernel, then sync again so the .py is not older than its
+# notebook. No MPLBACKEND, as in test-notebooks: the figures must render inline. No widget state
+# is stored: a widget rendered from saved state on the static site moves without a kernel behind
+# it (notebook 3's calculator carries its own static copy instead; see mbsnet/widgets.py).
 notebooks: venv
 	@set -e; for src in $(NB_SOURCES); do \
 	    nb="$${src%.py}.ipynb"; \
@@ -62,7 +64,8 @@ notebooks: venv
 	    $(VENV)/bin/jupytext --sync "$$src"; \
 	    env -u MPLBACKEND JUPYTER_PATH="$(abspath $(VENV))/share/jupyter" \
 	        $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	        --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 "$$nb"; \
+	        --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 \
+	        --ExecutePreprocessor.store_widget_state=False "$$nb"; \
 	    $(VENV)/bin/jupytext --sync "$$nb"; \
 	done
 	$(PY) tools/check_notebook_sync.py
