@@ -20,8 +20,9 @@ Serves the site on 127.0.0.1, drives Chromium through the Chrome DevTools Protoc
   output text beside it when it moves: a widget rendered from saved state without a kernel
   moves its readout and nothing else, so the page would show numbers for other settings.
 
-A viewport screenshot of every page (and one scrolled to its first widget or audio player)
-goes to --screenshots. Exits non-zero if any page fails or Chromium is missing.
+A viewport screenshot of every page (and one scrolled to its first widget, control or audio
+player, after the controls were moved) goes to --screenshots. Exits non-zero if any page fails
+or Chromium is missing.
 
 Usage: python tools/check_site.py book/_build/html [--notebooks notebooks] [--screenshots DIR]
 """
@@ -310,13 +311,15 @@ def check_page(cdp: CDP, url: str, page: str, expect: Expect, shots: Path | None
     if shots is not None:
         stem = page.replace("/", "__").removesuffix(".html")
         result.screenshots.append(screenshot(cdp, shots / f"{stem}.png"))
-        target = (".widget-slider, .jupyter-widgets:not(.jupyter-widgets-view)" if expect.widgets
-                  else "audio" if expect.audio else None)
+        controls = ".cell_output input[type=range]"
+        target, kind = ((".widget-slider, .jupyter-widgets:not(.jupyter-widgets-view)", "widget") if expect.widgets
+                        else (controls, "controls") if cdp.evaluate(f"!!document.querySelector('{controls}')")
+                        else ("audio", "audio") if expect.audio else (None, None))
         if target and cdp.evaluate(f"(() => {{ const e = document.querySelector('{target}'); "
                                    f"if (!e) return false; e.scrollIntoView({{block: 'center'}}); "
                                    f"return true; }})()"):
             cdp.pump(0.4)
-            result.screenshots.append(screenshot(cdp, shots / f"{stem}__{'widget' if expect.widgets else 'audio'}.png"))
+            result.screenshots.append(screenshot(cdp, shots / f"{stem}__{kind}.png"))
     return result
 
 
