@@ -41,6 +41,11 @@ def preset_marker(name: str) -> str:
     return PRESET_MARKERS.get(name, ".")
 
 
+def marker_size(marker: str, size: float = 8) -> float:
+    """A marker size that makes `marker` look as big as a circle of `size` (stars are thin)."""
+    return size * 1.6 if marker == "*" else size
+
+
 def baseline_lines(ax, values: dict, label_suffix: str = ""):
     """Horizontal lines for the reference systems: {"noisy input": y, "Wiener filter": y}."""
     for name, y in values.items():

@@ -49,9 +49,10 @@ def parameter_audit(breakdown, claimed: dict):
             bottom.barh(y, n / 1e6, left=left, color=GROUP_COLORS[_group(label)], edgecolor="white",
                         height=0.6)
             big = n > 700_000                     # small segments: label above or below the bar
-            bottom.text(left + n / 2e6, y if big else y + (0.45 if i % 2 else -0.45),
+            first = i == 0 and big                # left-aligned, so that it stays inside the axes
+            bottom.text(left + 0.08 if first else left + n / 2e6, y if big else y + (0.45 if i % 2 else -0.45),
                         f"{label}\n{n / 1e6:.2f}M" if big else f"{label} {n / 1e6:.2f}M",
-                        ha="center", va="center",
+                        ha="left" if first else "center", va="center",
                         fontsize=8, color="white" if big else "black")
             left += n / 1e6
     bottom.set_yticks(range(len(rows)), list(rows))

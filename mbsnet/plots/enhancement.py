@@ -130,7 +130,7 @@ def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr")):
             values = [summaries[s][system][metric] for s in sets]
             bars = ax.bar(np.arange(len(sets)) + (j - 1) * width, values, width, label=SYSTEM_LABELS[system],
                           color=SYSTEM_COLORS[system])
-            ax.bar_label(bars, fmt="%.1f" if metric == "si_sdr" else "%.2f", fontsize=6, padding=1,
+            ax.bar_label(bars, fmt="%.1f" if metric == "si_sdr" else "%.2f", fontsize=7, padding=2,
                          rotation=90)
         ax.set_xticks(np.arange(len(sets)), sets, fontsize=8)
         ax.margins(y=0.18)
@@ -140,13 +140,14 @@ def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr")):
     return fig
 
 
-def recipe_comparison(scores: dict, baselines: dict, steps=(780, 1980)):
+def recipe_comparison(scores: dict, baselines: dict, steps=(780, 1980), labels: dict | None = None):
     """The full-corpus recipe, per model, after each phase: one panel per (test set, metric),
     with the noisy input and the Wiener filter as horizontal lines.
 
     scores: {preset: {phase (1, 2): {test set: {metric: value}}}}; baselines: {test set: {system
-    ("noisy" | "wiener"): {metric: value}}}. Each model in its preset's colour and marker."""
-    from mbsnet.plots import BASELINE_STYLES, preset_color, preset_marker
+    ("noisy" | "wiener"): {metric: value}}}; labels: {preset: legend label} (default: the name).
+    Each model in its preset's colour and marker."""
+    from mbsnet.plots import BASELINE_STYLES, marker_size, preset_color, preset_marker
 
     sets = list(baselines)
     metrics = ("pesq", "si_sdr")
@@ -156,8 +157,9 @@ def recipe_comparison(scores: dict, baselines: dict, steps=(780, 1980)):
     for row, k in zip(axes, sets):
         for ax, m in zip(row, metrics):
             for name, phases in scores.items():
-                ax.plot(steps, [phases[p][k][m] for p in (1, 2)], marker=preset_marker(name), ms=7,
-                        color=preset_color(name), label=name, mec="k", mew=0.5)
+                ax.plot(steps, [phases[p][k][m] for p in (1, 2)], marker=preset_marker(name),
+                        ms=marker_size(preset_marker(name), 7), color=preset_color(name),
+                        label=(labels or {}).get(name, name), mec="k", mew=0.5)
             for system, label in (("noisy", "noisy input"), ("wiener", "Wiener filter")):
                 ax.axhline(baselines[k][system][m], label=label, **BASELINE_STYLES[label])
             ax.set_xticks(steps)

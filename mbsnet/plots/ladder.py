@@ -61,7 +61,7 @@ def quality_points(rows: dict, names, x_key: str, metric: str = "si_sdr_improvem
     """
     from matplotlib.ticker import ScalarFormatter
 
-    from mbsnet.plots import baseline_lines, preset_marker
+    from mbsnet.plots import baseline_lines, marker_size, preset_marker
 
     ax = ax or plt.subplots(figsize=(7, 4.5))[1]
     points: dict[tuple, list[str]] = {}       # presets at the same point (same runs, same cost)
@@ -70,8 +70,9 @@ def quality_points(rows: dict, names, x_key: str, metric: str = "si_sdr_improvem
         if q:
             points.setdefault((rows[n][x_key] * x_scale, q[metric]["mean"], q[metric]["std"]), []).append(n)
     for (x, y, e), members in points.items():
-        ax.errorbar(x, y, yerr=e, fmt=preset_marker(members[-1]), color=preset_color(members[-1]),
-                    capsize=3, ms=8, mec="k", mew=0.5, label=" = ".join(members), zorder=3)
+        marker = preset_marker(members[-1])
+        ax.errorbar(x, y, yerr=e, fmt=marker, color=preset_color(members[-1]), capsize=3,
+                    ms=marker_size(marker), mec="k", mew=0.5, label=" = ".join(members), zorder=3)
     front = pareto_front([(x, y) for x, y, _ in points])
     if front:
         fx, fy = zip(*front)
@@ -102,12 +103,13 @@ def seed_spread(runs: list, names, metric: str = "si_sdr_improvement", ax=None,
                 baselines: dict | None = None):
     """Each seed's value of `metric` per trained preset: how far apart seeds land.
     `baselines`: {"noisy input": y, "Wiener filter": y}, drawn as horizontal lines."""
-    from mbsnet.plots import baseline_lines, preset_marker
+    from mbsnet.plots import baseline_lines, marker_size, preset_marker
 
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     for i, n in enumerate(names):
         ys = [r[metric] for r in runs if r["preset"] == n]
-        ax.scatter([i] * len(ys), ys, color=preset_color(n), marker=preset_marker(n), s=36,
+        ax.scatter([i] * len(ys), ys, color=preset_color(n), marker=preset_marker(n),
+                   s=marker_size(preset_marker(n), 6) ** 2,
                    edgecolors="k", linewidths=0.5, zorder=3)
     if baselines:
         baseline_lines(ax, baselines)

@@ -88,13 +88,14 @@ VARIANT_STYLES = {"seed": dict(color="#c0392b", ls="-", marker="o"),
 
 def plot_variant_peaks(ax, peaks: dict, batches, budgets: dict):
     """Predicted peak (GiB, log) over batch for each {variant: [bytes per batch]}, with each GPU's
-    usable memory as a dotted line labelled at the right: {label: bytes}."""
+    usable memory as a dotted line labelled in the right margin, clear of the curves: {label: bytes}."""
     for label, values in peaks.items():
         style = {"color": "0.5", "ls": "-", "marker": "."} | VARIANT_STYLES.get(label, {})
         ax.plot(list(batches), [v / GiB for v in values], ms=4, label=label, **style)
     for label, usable in budgets.items():
         ax.axhline(usable / GiB, color="k", ls=":", lw=0.8)
-        ax.text(max(batches), usable / GiB, label, ha="right", va="bottom", fontsize=7)
+        ax.text(1.01, usable / GiB, label, ha="left", va="center", fontsize=7,
+                transform=ax.get_yaxis_transform())
     ax.set_yscale("log")
     ax.legend(fontsize=8, loc="lower right", ncol=2)
     return style_axes(ax, "batch size", "predicted training peak (GiB, log)")
