@@ -93,7 +93,6 @@ def claim_crossband(r: dict) -> dict:
 
 def claim_temporal(r: dict) -> dict:
     result = r["ladder"]
-    proxy = ladder.compare(result, "crossband_bi_slim_decoder", "crossband_bi_temporal_uni", "pesq")
     bi, uni = (r[k]["synthetic"]["summary"] for k in ("bidirectional", "final"))
     real_bi, real_uni = (r[k]["arctic"]["summary"] for k in ("bidirectional", "final"))
     cost = bi["model"]["pesq"] - uni["model"]["pesq"]
