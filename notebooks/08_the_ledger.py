@@ -193,7 +193,9 @@ display(Markdown(
     f"Parameters {seed['parameters'] / 1e6:.2f}M → {p1['parameters'] / 1e6:.2f}M → {p2['parameters'] / 1e6:.2f}M → "
     f"final {final['parameters'] / 1e6:.2f}M; the batch-2 peak {seed['peak_b2_gib']:.1f} → {p1['peak_b2_gib']:.2f} → "
     f"{p2['peak_b2_gib']:.2f} → {final['peak_b2_gib']:.2f} GiB. The PESQ row cannot be checked here: it is about "
-    f"VoiceBank-DEMAND after full GPU training, and neither was run for this book."))
+    f"VoiceBank-DEMAND after full GPU training, and neither was run for this book. On the proxy's clips the noisy "
+    f"input scores {baselines['noisy input']['pesq']:.2f} PESQ and the Wiener filter "
+    f"{baselines['Wiener filter']['pesq']:.2f}."))
 
 
 # %% [markdown]
@@ -233,7 +235,7 @@ claim4 = [ladder.compare(result, bi, uni) for bi, uni in [("shared_encoder", "te
           ("crossband_bi_slim_decoder", "crossband_bi_temporal_uni")]]
 claim5 = [ladder.compare(result, "temporal_uni", "linear_output", m) for m in ("si_sdr_improvement", "pesq")]
 decoders = [ladder.compare(result, "layers3", "slim_decoder", m) for m in ("si_sdr_improvement", "pesq")]
-display(Markdown(ladder.comparison_table(claim3 + claim4 + claim5 + decoders)
+display(Markdown(ladder.comparison_table(claim3 + claim4 + claim5 + decoders, a_label="second", b_label="first")
                  + "\n\nRows 1–3: claim 3 (cross-band uni vs bi); 4–5: claim 4 (temporal uni vs bi); 6–7: claim 5 "
                    "(single-Linear output nets vs the MLP); 8–9: the decoders (claim 6's missing step)."))
 
@@ -305,7 +307,7 @@ metrics = ("si_sdr_improvement", "pesq")
 vs_seed = [ladder.compare(result, "seed", "final", m) for m in metrics]
 vs_bidirectional = [ladder.compare(result, "crossband_bi_slim_decoder", "final", m) for m in metrics]
 vs_slim = [ladder.compare(result, "final", "slim_decoder", m) for m in metrics]
-display(Markdown(ladder.comparison_table(vs_seed + vs_bidirectional + vs_slim)))
+display(Markdown(ladder.comparison_table(vs_seed + vs_bidirectional + vs_slim, a_label="second", b_label="first")))
 assert all(c["verdict"] == "b better" for c in vs_seed)             # final learns faster than the seed
 assert all(c["verdict"] == "b better" for c in vs_bidirectional)    # ... and than its bidirectional twin
 assert all(c["verdict"] == "within noise" for c in vs_slim)         # the cheapest rung: no difference here
@@ -378,7 +380,7 @@ for name, b in baselines.items():
     print(f"{name:<26}{'':>14}{b['si_sdr_improvement']:>+10.2f}{'':>7}{b['pesq']:>8.3f}")
 gap = [ladder.compare(longer, "crossband_bi_slim_decoder", "crossband_bi_temporal_uni", m) for m in metrics]
 cheaper = [ladder.compare(longer, "crossband_bi_temporal_uni", "slim_decoder", m) for m in metrics]
-display(Markdown("At the 4× budget:\n\n" + ladder.comparison_table(gap + cheaper)))
+display(Markdown("At the 4× budget:\n\n" + ladder.comparison_table(gap + cheaper, a_label="second", b_label="first")))
 assert [c["verdict"] for c in gap] == ["b better", "b better"]
 q = {n: longer["rows"][n]["quality"]["si_sdr_improvement"] for n in four}
 assert q["crossband_bi_slim_decoder"]["max"] < 0 < q["crossband_bi_temporal_uni"]["min"]   # every run on its side of the input

@@ -85,10 +85,14 @@ PROBE_JS = r"""(() => {
     return blocks.filter(e => row.test(e.innerText) || rule.test(e.innerText))
       .map(e => e.innerText.trim().slice(0, 100));
   }
-  // Output boxes and tables whose content is wider than the box.
+  // Output boxes and tables whose content is wider than the box: the boxes themselves, and every
+  // scroll container inside an output or around a table (the theme wraps tables in one).
   function overflows() {
-    const boxes = [...article().querySelectorAll('.cell_output, .cell_output pre, .cell_output .output, .table-wrapper, table')];
-    return boxes.filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+    const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const boxes = [...article().querySelectorAll('.cell_output, .cell_output *, table')]
+      .concat([...article().querySelectorAll('*')].filter(e => e.querySelector(':scope > table') && scrolls(e)))
+      .filter(e => e.matches('.cell_output, pre, .output, table') || scrolls(e));
+    return [...new Set(boxes)].filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
       .map(e => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} ${e.scrollWidth} px in ${e.clientWidth} px: `
                 + e.innerText.trim().split('\n')[0].slice(0, 70));
   }

@@ -100,10 +100,10 @@ def comparison_line(c: dict) -> str:
 
 
 def comparison_table(comparisons, a_label: str = "a", b_label: str = "b") -> str:
-    """`compare` results as a Markdown table: b, a, metric, b − a, the noise threshold, the verdict
-    (for a notebook's markdown output; each verdict is about b)."""
+    """`compare` results as a Markdown table (for a notebook's markdown output): the two presets,
+    the metric, b − a, the noise threshold and the verdict, which is about b."""
     units = {"si_sdr_improvement": "SI-SDR (dB)", "pesq": "PESQ"}
-    body = [[f"`{c['b']}`", f"`{c['a']}`", units.get(c["metric"], c["metric"]), f"{c['difference']:+.2f}",
-             f"{c['threshold']:.2f}", c["verdict"].replace("b better", f"{b_label} better")
-             .replace("b worse", f"{b_label} worse")] for c in comparisons]
-    return markdown_table([b_label, a_label, "metric", f"{b_label} − {a_label}", "threshold", "verdict"], body)
+    words = {"b better": f"{b_label} better", "b worse": f"{b_label} worse"}
+    body = [[f"`{c['b']}` vs `{c['a']}`", units.get(c["metric"], c["metric"]), f"{c['difference']:+.2f}",
+             f"{c['threshold']:.2f}", words.get(c["verdict"], c["verdict"])] for c in comparisons]
+    return markdown_table([f"{b_label} vs {a_label}", "metric", "difference", "threshold", "verdict"], body)
