@@ -143,7 +143,7 @@ trained = list(result["quality_groups"])
 noise = {m: ladder.pooled_noise(result, m) for m in ("si_sdr_improvement", "pesq")}
 print(f"pooled seed-to-seed std: SI-SDR improvement {noise['si_sdr_improvement']:.2f} dB, "
       f"PESQ {noise['pesq']:.3f}")
-fig, ax = plt.subplots(figsize=(7.2, 3.8))
+fig, ax = plt.subplots(figsize=(6.2, 3.8))
 sisdr_refs = {k: v["si_sdr_improvement"] for k, v in baselines.items()}
 ladder_plots.seed_spread(result["runs"], trained, ax=ax, baselines=sisdr_refs)
 ladder_plots.style_axes(ax, ylabel="SI-SDR improvement (dB)", title="each seed's run");

@@ -113,7 +113,7 @@ def seed_spread(runs: list, names, metric: str = "si_sdr_improvement", ax=None,
                    edgecolors="k", linewidths=0.5, zorder=3)
     if baselines:
         baseline_lines(ax, baselines)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # clear of the points
     ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
     return ax
 
