@@ -152,7 +152,8 @@ for batch in (1, 2):
 # A GPU measurement is stored under `results/gpu_memory_*.json`, with its device, date, commit and command, by
 #
 # ```bash
-# python -m mbsnet memory --preset seed --batch 1 --measure --oom-cap 12 --out results/gpu_memory_seed_b1.json
+# python -m mbsnet memory --preset seed --batch 1 --measure --oom-cap 12 \
+#     --out results/gpu_memory_seed_b1.json
 # ```
 #
 # and the same with `--batch 2` ([Running on a GPU](../gpu.md) says what to expect). None has been made for this
