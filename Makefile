@@ -137,8 +137,12 @@ check-notebooks: venv
 	$(PY) tools/check_notebook_sync.py
 
 # Sync each pair (the newer file wins, so an edited .py updates the notebook's cells), execute the
-# notebook in place with the venv's kernel (outputs, widget state), then sync again so the .py is
-# not older than its notebook. No MPLBACKEND, as in test-notebooks: the figures must render inline.
+# notebook in place with the venv's kernel, then sync again so the .py is not older than its
+# notebook. No MPLBACKEND, as in test-notebooks: the figures must render inline. The widget state
+# nbconvert saves is dropped: a widget rendered from saved state, with no kernel behind it, moves
+# its sliders and nothing else (notebook 3's calculator carries a static copy that works without
+# a kernel instead; see mbsnet/widgets.py). nbclient cannot skip storing it while an Output widget
+# captures, hence the separate step.
 notebooks: venv
 	@set -e; for src in $(NB_SOURCES); do \
 	    nb="$${src%.py}.ipynb"; \
@@ -147,6 +151,8 @@ notebooks: venv
 	    env -u MPLBACKEND JUPYTER_PATH="$(abspath $(VENV))/share/jupyter" \
 	        $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	        --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 "$$nb"; \
+	    $(PY) -c 'import nbformat, sys; nb = nbformat.read(sys.argv[1], 4); \
+	        nb.metadata.pop("widgets", None) is not None and nbformat.write(nb, sys.argv[1])' "$$nb"; \
 	    $(VENV)/bin/jupytext --sync "$$nb"; \
 	done
 	$(PY) tools/check_notebook_sync.py

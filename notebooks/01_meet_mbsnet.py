@@ -40,8 +40,8 @@ from mbsnet.plots.anatomy import parameter_audit, spectrograms
 torch.manual_seed(0)
 cfg = presets.get("seed")
 model = build_model(cfg).eval()
-print(f"{cfg.name}: channels {cfg.channels}, {cfg.n_bands} bands, {cfg.n_layers} temporal layers, "
-      f"expand {cfg.expand} (d_inner {cfg.d_inner}), d_state {cfg.d_state}, scan {cfg.scan_method!r}")
+print(f"{cfg.name}: channels {cfg.channels}, {cfg.n_bands} bands, {cfg.n_layers} temporal layers,")
+print(f"expand {cfg.expand} (d_inner {cfg.d_inner}), d_state {cfg.d_state}, scan {cfg.scan_method!r}")
 print(f"parameters: {params.count(model):,}")
 
 # %% [markdown]
@@ -191,7 +191,9 @@ assert formula == one_decoder == counts["magnitude_decoder"] == counts["phase_de
 
 # %%
 source = textwrap.dedent(inspect.getsource(MambaBlock.__init__))
-print("\n".join(line for line in source.splitlines() if "= nn." in line or "Parameter" in line))
+for line in source.splitlines():
+    if "= nn." in line or "Parameter" in line:           # long lines wrapped to the page
+        print("\n".join(textwrap.wrap(line.strip(), 84, subsequent_indent="    ")))
 
 # %% [markdown]
 # Count it with $c$ channels, $d = \text{expand}\cdot c$, $n$ = `d_state`, conv kernel $\kappa$ and

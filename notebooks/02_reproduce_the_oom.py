@@ -21,13 +21,13 @@
 # This counts what `torch.cuda.max_memory_allocated` counts. It leaves out:
 
 # %%
+from IPython.display import Markdown, display
 from mbsnet import memory, presets, build_model
 from mbsnet.memory import gpus
 from mbsnet.params import breakdown
 from mbsnet.units import GiB, MiB
 
-for what, how in memory.LEFT_OUT.items():
-    print(f"{what:>20}: {how}")
+display(Markdown("\n".join(f"- **{what.replace('_', ' ')}**: {how}" for what, how in memory.LEFT_OUT.items())))
 
 # %% [markdown]
 # ## The model: 7,325,830 parameters
@@ -81,7 +81,7 @@ plt.show()
 # saved), then falls as backward releases what it used.
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 3.5))
+fig, ax = plt.subplots(figsize=(7.2, 3.5))
 for (label, r), color in zip(reports.items(), ("#1f77b4", "#c0392b")):
     plot_timeline(ax, r, budget_gib=12, label=label, color=color)
 ax.legend(loc="upper left")
@@ -129,8 +129,9 @@ for name, gpu in gpus.GPUS.items():
 
 # %%
 spare = gpus.get("rtx3080ti").usable - reports["batch 1"].peak_bytes
-print(f"batch 1 leaves {spare / GiB:.2f} GiB of the RTX 3080 Ti; the original recipe's batch 6 would need "
-      f"{(fit['intercept'] + 6 * fit['slope']) / GiB:.1f} GiB: only the 80 GiB cards take it.")
+print(f"batch 1 leaves {spare / GiB:.2f} GiB of the RTX 3080 Ti;")
+print(f"the original recipe's batch 6 would need {(fit['intercept'] + 6 * fit['slope']) / GiB:.1f} GiB: "
+      f"only the 80 GiB cards take it.")
 assert max_batches["a100-80"] >= 6 > max_batches["a100-40"]
 
 # %% [markdown]
@@ -142,15 +143,21 @@ assert max_batches["a100-80"] >= 6 > max_batches["a100-40"]
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-import torch
+import textwrap
 for batch in (1, 2):
     result = memory.reproduce_oom(seed, batch, cap_gib=12)
-    print(f"batch {batch}: {result['status']}: {result['message']}")
+    print(textwrap.fill(f"batch {batch}: {result['status']}: {result['message']}", 84, subsequent_indent="    "))
 
 # %% [markdown]
-# GPU measurements are stored under `results/gpu_memory_*.json` with their device, date, commit and command, by
-# `python -m mbsnet memory --preset seed --batch 1 --measure --oom-cap 12 --out results/gpu_memory_seed_b1.json`
-# (and the same with `--batch 2`). When such files exist, they are shown here next to the prediction:
+# A GPU measurement is stored under `results/gpu_memory_*.json`, with its device, date, commit and command, by
+#
+# ```bash
+# python -m mbsnet memory --preset seed --batch 1 --measure --oom-cap 12 \
+#     --out results/gpu_memory_seed_b1.json
+# ```
+#
+# and the same with `--batch 2` ([Running on a GPU](../gpu.md) says what to expect). None has been made for this
+# book yet. When such files exist, they are shown here next to the prediction:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -161,8 +168,9 @@ for rec in stored:
     m, p, prov = rec["measured"], rec["predicted"], rec["provenance"]
     seen = (f"measured {m['peak_gib']:.2f} GiB ({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%} vs predicted)"
             if "peak_gib" in m else "out of memory on this card")
-    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: {seen}; "
-          f"predicted {p['peak_gib']:.2f} GiB; under a 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")
+    print(f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}:")
+    print(f"    {seen}; predicted {p['peak_gib']:.2f} GiB; "
+          f"under a 12 GiB cap: {rec.get('oom', {}).get('status', 'n/a')}")
 
 # %% [markdown]
 # ## Verdict
@@ -175,10 +183,12 @@ assert b1.peak_bytes < card.usable                    # batch 1 does
 assert b2.categories["saved_activations"] > 0.9 * b2.peak_bytes
 assert 16 * P < 0.01 * b2.peak_bytes                  # weights + grads + Adam: < 1 %
 assert max_batches["rtx3080ti"] == 1
-print(f"Reproduced (predicted): batch 1 peaks at {b1.peak_gib:.2f} GiB and fits the 12 GiB RTX 3080 Ti; "
-      f"batch 2 peaks at {b2.peak_gib:.2f} GiB and does not. "
-      f"{b2.categories['saved_activations'] / b2.peak_bytes:.0%} of it is saved activations; "
-      f"parameters, gradients and Adam state are {16 * P / MiB:.0f} MiB.")
+display(Markdown(
+    f"**Reproduced, as a prediction.** Batch 1 peaks at **{b1.peak_gib:.2f} GiB** and fits the 12 GiB "
+    f"RTX 3080 Ti; batch 2 peaks at **{b2.peak_gib:.2f} GiB** and does not. "
+    f"{b2.categories['saved_activations'] / b2.peak_bytes:.0%} of it is saved activations; parameters, "
+    f"gradients and Adam state are {16 * P / MiB:.0f} MiB. No GPU has measured it yet: "
+    f"[Running on a GPU](../gpu.md) gives the two commands that will."))
 
 # %% [markdown]
 # The source was right that batch 2 does not fit, but not about why: it is not "gradients ×3" or optimizer

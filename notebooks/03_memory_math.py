@@ -24,6 +24,7 @@
 # %%
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Markdown, display
 from mbsnet import presets, build_model, memory
 from mbsnet.memory import formula as mm
 from mbsnet.params import count
@@ -62,7 +63,8 @@ for expand, n in [(2, 16), (1, 16), (2, 8), (4, 16), (1.5, 12)]:
         actual = count(build_model(cfg).magnitude_encoder.temporal[0].forward_block)
     print(f"expand {expand:<4} d_state {n:<3} P_block formula {mm.mamba_block_params(cfg):>7,}  model {actual:>7,}")
     assert mm.mamba_block_params(cfg) == actual
-print({k: f"{v:,}" for k, v in mm.model_params(seed).items()})
+for part, n in mm.model_params(seed).items():
+    print(f"seed, {part:<18}{n:>11,}")
 
 # %% [markdown]
 # Every count matches exactly. Note what they say about memory: $16P$ bytes (weights, gradients, Adam's two states)
@@ -154,19 +156,22 @@ for r in rows:   # the formula is recomputed live: the stored value must be toda
     r["formula_live"] = mm.training_peak_formula(cfg, batch, seconds)["total"]
     assert r["formula_live"] == r["formula_bytes"]
 worst = max(rows, key=lambda r: abs(r["formula_live"] / r["predicted_bytes"] - 1))
-print(f"{len(rows)} points; worst: {worst['knob']} = {worst['value']}: formula {worst['formula_live'] / GiB:.3f} GiB "
-      f"vs predicted {worst['predicted_bytes'] / GiB:.3f} GiB ({worst['formula_live'] / worst['predicted_bytes'] - 1:+.2%})")
+print(f"{len(rows)} points; the worst is {worst['knob']} = {worst['value']}:")
+print(f"formula {worst['formula_live'] / GiB:.3f} GiB vs predicted {worst['predicted_bytes'] / GiB:.3f} GiB "
+      f"({worst['formula_live'] / worst['predicted_bytes'] - 1:+.2%})")
 
 # %%
 from mbsnet.plots.memory import plot_formula_vs_prediction
-fig, axes = plt.subplots(1, 5, figsize=(15, 3.2))
+fig, axes = plt.subplots(2, 3, figsize=(7.2, 5.2), layout="constrained")
 labels = {"batch": "batch size", "seconds": "segment length (s)", "d_state": "d_state (n)",
           "expand": "expand (d_inner / 128)", "direction": "direction"}
-for ax, knob in zip(axes, labels):
+for ax, knob in zip(axes.flat, labels):
     pts = [r for r in rows if r["knob"] == knob]
     plot_formula_vs_prediction(ax, [str(r["value"]) if knob == "direction" else r["value"] for r in pts],
                                [r["formula_live"] for r in pts], [r["predicted_bytes"] for r in pts], labels[knob])
-fig.tight_layout()
+    ax.get_legend().remove()
+axes.flat[-1].axis("off")
+axes.flat[-1].legend(*axes.flat[0].get_legend_handles_labels(), loc="center")
 plt.show()
 
 # %%
@@ -185,8 +190,9 @@ assert live == stored
 
 # %%
 check = load_result("memory_crosscheck_seed")
-print(f"MemTracker {check['memtracker_peak_bytes'] / MiB:.2f} MiB vs predict_peak {check['predict_peak_bytes_unrounded'] / MiB:.2f} MiB "
-      f"(difference {check['relative_difference']:.4%}; batch {check['batch_size']}, {check['seconds']} s, no 512 B rounding)")
+print(f"MemTracker {check['memtracker_peak_bytes'] / MiB:.2f} MiB vs predict_peak "
+      f"{check['predict_peak_bytes_unrounded'] / MiB:.2f} MiB: difference {check['relative_difference']:.4%}")
+print(f"(batch {check['batch_size']}, {check['seconds']} s, no 512 B rounding)")
 assert check["relative_difference"] < 0.10
 
 # %% [markdown]
@@ -199,6 +205,8 @@ assert check["relative_difference"] < 0.10
 # are $16P$ = 112 MiB.
 
 # %%
+from mbsnet.experiments.ladder import report as ladder_report
+
 src = dict(B=60, L=200)                 # the source's shapes (batch 2 x 30 bands, 200 frames)
 n_blocks = 2 * (seed.n_layers * 2 + 2)
 one_src = mm.tensor_bytes(src["B"], src["L"], d, n)
@@ -210,9 +218,8 @@ rows_table = [
     (f"all {n_blocks} blocks", "~1.5 GB", f"{n_blocks * block_src / GiB:.2f} GiB", f"{n_blocks * block_seed / GiB:.2f} GiB"),
     ("training peak", ">10 GB", "", f"{f2['total'] / GiB:.2f} GiB"),
 ]
-print(f"{'':<24}{'source says':>14}{'its shapes (60 x 200)':>24}{'seed, b=2, 2 s (62 x 251)':>28}")
-for row in rows_table:
-    print(f"{row[0]:<24}{row[1]:>14}{row[2]:>24}{row[3]:>28}")
+display(Markdown(ladder_report.markdown_table(
+    ["", "the source says", "its shapes (60 × 200)", "the seed, b = 2, 2 s (62 × 251)"], rows_table)))
 
 # %%
 missing = {
@@ -227,35 +234,44 @@ for what, nbytes in missing.items():
 # %% [markdown]
 # ## Calculator
 #
-# Move the sliders: the peak is the closed-form formula above (microseconds per move, so the sliders are live),
-# checked against `predict_peak` within ~1 % over the sweep — not a tracked run per move. It assumes the seed's
-# sequential scan; for the other scans (notebook 4) use `predict_peak`. It needs a running kernel; the static figure
-# below it shows the same thing for a few settings.
+# Move the controls: the peak is the closed-form formula above, checked against `predict_peak` within ~1 % over
+# the sweep — not a tracked run per move. It assumes the seed's sequential scan; for the other scans (notebook 4)
+# use `predict_peak`. In JupyterLab, with a running kernel, this cell shows the live ipywidgets calculator, which
+# computes the formula on every move and draws the peak by category. Without a kernel (this page, a notebook
+# viewer) it shows a copy that runs in the page: the formula's peak for every slider setting, computed here once
+# and looked up as the controls move, so the readout always matches the settings shown.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from mbsnet.widgets import MemoryCalculator
+from mbsnet.widgets import D_STATES, DIRECTIONS, EXPANDS, MemoryCalculator
 calculator = MemoryCalculator(batch=2, seconds=2.0)
-calculator.widget()
+assert calculator.summary.value in calculator.static_html()   # the copy starts at the widget's settings
+table = calculator.lookup_table()
+for b, i, (e, n, d) in [(8, 3, (2, 16, "uni")), (1, 0, (0.5, 2, "bi")), (32, 15, (4, 64, "bi"))]:
+    intercept, slope = table[f"{i},{EXPANDS.index(e)},{D_STATES.index(n)},{DIRECTIONS.index(d)}"]
+    cfg = mm.formula_config(seed, expand=e, d_state=n, direction=d)
+    exact = mm.training_peak_formula(cfg, b, calculator.seconds_grid[i])["total"]
+    assert abs(intercept + slope * b - exact) < 1e-9 * exact     # the copy's lookup is the formula
+calculator
+
+# %%
+# %% [markdown]
+# The same formula for the seed and four variants of it, over the batch (2 s segments, the sequential scan). Expand
+# 1 and the unidirectional variant land within a few percent of each other: both halve what the Mamba blocks keep.
 
 # %%
 from mbsnet.memory import gpus
-from mbsnet.plots import preset_color
+from mbsnet.plots.memory import plot_variant_peaks
 variants = {"seed": seed, "expand 1": mm.formula_config(seed, expand=1), "d_state 8": mm.formula_config(seed, d_state=8),
             "uni": mm.formula_config(seed, direction="uni"),
             "all three": mm.formula_config(seed, expand=1, d_state=8, direction="uni")}
 batches = range(1, 17)
-fig, ax = plt.subplots(figsize=(8, 4))
-for label, cfg in variants.items():
-    ax.plot(batches, [mm.training_peak_formula(cfg, b)["total"] / GiB for b in batches], marker=".", label=label,
-            ls="--" if label == "uni" else "-", color=preset_color("seed") if label == "seed" else None)
-for gpu in gpus.GPUS.values():
-    if gpu.name != "h100-80":
-        ax.axhline(gpu.usable / GiB, color="k", ls=":", lw=0.8)
-        ax.text(16, gpu.usable / GiB, gpu.label, ha="right", va="bottom", fontsize=7)
-ax.set_yscale("log"); ax.legend(fontsize=8)
-ax.set(xlabel="batch size", ylabel="predicted training peak (GiB, log)", title="seed variants, 2 s segments, sequential scan")
+peaks = {label: [mm.training_peak_formula(cfg, b)["total"] for b in batches] for label, cfg in variants.items()}
+fig, ax = plt.subplots(figsize=(7, 4))
+plot_variant_peaks(ax, peaks, batches, {g.label: g.usable for g in gpus.GPUS.values() if g.name != "h100-80"})
+ax.set_title("seed variants, 2 s segments, sequential scan")
 plt.show()
+assert abs(peaks["expand 1"][1] / peaks["uni"][1] - 1) < 0.1
 
 # %% [markdown]
 # ## Verdict
@@ -265,8 +281,10 @@ assert abs(one_src / 1e6 - 196.6) < 0.1 and abs(one_src / 4 / 1e6 - 49.2) < 0.1 
 assert all(abs(r["formula_live"] / r["predicted_bytes"] - 1) < 0.05 for r in rows)  # each formula within 5 %
 assert f2["total"] > 12 * GiB and mm.training_peak_formula(seed, 1)["total"] < 12 * GiB
 assert f2["categories"]["saved_activations"] > 0.9 * f2["total"]
-print(f"The source's 49.2 MB is 49.2 M elements = {one_src / 1e6:.0f} MB in fp32 (4x under). A Mamba block keeps "
-      f"3 + 1/l of these tensors plus ~12d values per token: {block_seed / MiB:.0f} MiB per block at the seed's batch 2, "
-      f"x {n_blocks} blocks = {n_blocks * block_seed / GiB:.1f} GiB. The closed form gives {f2['total'] / GiB:.2f} GiB "
-      f"at batch 2 and agrees with the tracked run within {max(abs(r['formula_live'] / r['predicted_bytes'] - 1) for r in rows):.1%} "
-      f"over {len(rows)} settings.")
+worst_error = max(abs(r["formula_live"] / r["predicted_bytes"] - 1) for r in rows)
+display(Markdown(
+    f"**Verdict.** The source's 49.2 MB is 49.2 M elements = **{one_src / 1e6:.0f} MB** in fp32: 4× too small. "
+    f"A Mamba block keeps $3 + 1/l$ of these tensors plus ~$12d$ values per token: {block_seed / MiB:.0f} MiB per "
+    f"block at the seed's batch 2, × {n_blocks} blocks = {n_blocks * block_seed / GiB:.1f} GiB. The closed form "
+    f"gives **{f2['total'] / GiB:.2f} GiB** at batch 2 and agrees with the tracked run within {worst_error:.1%} "
+    f"over {len(rows)} settings."))

@@ -15,6 +15,7 @@
 # predictions are recomputed live.
 
 # %%
+from IPython.display import Markdown, display
 from mbsnet import build_model, presets
 from mbsnet.experiments import ladder
 from mbsnet.memory import predict_peak
@@ -54,8 +55,8 @@ for name in phase2:
 saved, mem = delta("expand1", "shared_encoder")
 half = rows["expand1"]["parameter_groups"]["encoders (Mamba)"] // 2
 assert saved == half
-print(f"shared encoder: -{saved:,} parameters (exactly one encoder; source: -1.5M), "
-      f"-{mem:.0%} of the predicted batch-6 peak")
+print(f"shared encoder: -{saved:,} parameters (exactly one encoder; source: -1.5M),")
+print(f"    -{mem:.0%} of the predicted batch-6 peak")
 
 # %% [markdown]
 # The source's premise is that magnitude and phase can share their features. At an equal budget, one encoder
@@ -66,9 +67,7 @@ print(f"shared encoder: -{saved:,} parameters (exactly one encoder; source: -1.5
 claim_shared = [ladder.compare(result, a, b, m) for a, b in
                 [("expand1", "shared_encoder"), ("crossband_bi_expand1", "crossband_bi_shared_encoder")]
                 for m in ("si_sdr_improvement", "pesq")]
-for c in claim_shared:
-    print(f"{c['metric']:<19} {c['b']:<28} - {c['a']:<21}: {c['difference']:+.3f} "
-          f"(threshold {c['threshold']:.3f}) -> {c['verdict']}")
+display(Markdown(ladder.comparison_table(claim_shared, a_label="two encoders", b_label="shared")))
 assert [c["verdict"] for c in claim_shared] == ["b better", "within noise", "within noise", "within noise"]
 
 # %% [markdown]
@@ -88,8 +87,8 @@ assert [c["verdict"] for c in claim_shared] == ["b better", "within noise", "wit
 # %%
 saved, mem = delta("shared_encoder", "temporal_uni")
 temporal = breakdown(build_model(presets.get("shared_encoder")))["shared_encoder.temporal"]
-print(f"temporal uni: -{saved:,} parameters ({saved / temporal:.0%} of the temporal layers; source: -40%), "
-      f"-{mem:.0%} of the predicted batch-6 peak (source: -40% memory)")
+print(f"temporal uni: -{saved:,} parameters ({saved / temporal:.0%} of the temporal layers; source: -40%),")
+print(f"    -{mem:.0%} of the predicted batch-6 peak (source: -40% memory)")
 assert 0.5 < saved / temporal < 0.65 and mem < 0.4
 
 # %% [markdown]
@@ -106,10 +105,7 @@ assert 0.5 < saved / temporal < 0.65 and mem < 0.4
 claim4 = [ladder.compare(result, bi, uni) for bi, uni in
           [("shared_encoder", "temporal_uni"), ("crossband_bi_slim_decoder", "crossband_bi_temporal_uni")]]
 claim4 += [ladder.compare(result, c["a"], c["b"], "pesq") for c in claim4]
-for c in claim4:
-    unit = "dB" if c["metric"] == "si_sdr_improvement" else "PESQ"
-    print(f"{c['metric']:<19} {c['b']:<26} - {c['a']:<26}: {c['difference']:+.3f} {unit} "
-          f"(noise threshold {c['threshold']:.3f}) -> {c['verdict']}")
+display(Markdown(ladder.comparison_table(claim4, a_label="bi", b_label="uni")))
 assert [c["verdict"] for c in claim4] == ["within noise", "b better", "b better", "b better"]
 
 # %% [markdown]
@@ -120,6 +116,26 @@ assert [c["verdict"] for c in claim4] == ["within noise", "b better", "b better"
 # doubles the temporal Mamba work the optimizer must coordinate. Notebook 8 checks with a 4× larger budget whether
 # the gap is one of speed or of capacity; published systems (SEMamba, MP-SENet's conformers) keep temporal context
 # in both directions.
+#
+# The same pair trained much longer — the full CPU recipe of notebooks 8 and 10, 1980 steps on the 1000-utterance
+# corpus, evaluated on 100 synthetic test utterances and 16 real-speech mixtures (notebook 11) — gives the source's
+# own comparison:
+
+# %%
+from mbsnet.results import load_result
+
+evals = {"bi": load_result("evaluation_final_bidirectional"), "uni": load_result("evaluation_final")}
+cost = {k: evals["bi"][k]["summary"]["model"]["pesq"] - evals["uni"][k]["summary"]["model"]["pesq"]
+        for k in ("synthetic", "arctic")}
+ref = {k: evals["uni"][k]["summary"] for k in ("synthetic", "arctic")}
+assert 0 < max(cost.values()) < 0.05                       # the source's "< 0.05 PESQ" holds here
+display(Markdown(
+    f"After the full recipe, one direction along time costs **{cost['synthetic']:.2f} PESQ** on synthetic speech "
+    f"and **{cost['arctic']:.2f}** on real speech (bidirectional {evals['bi']['synthetic']['summary']['model']['pesq']:.2f} "
+    f"and {evals['bi']['arctic']['summary']['model']['pesq']:.2f}; the noisy input {ref['synthetic']['noisy']['pesq']:.2f} "
+    f"and {ref['arctic']['noisy']['pesq']:.2f}, the Wiener filter {ref['synthetic']['wiener']['pesq']:.2f} and "
+    f"{ref['arctic']['wiener']['pesq']:.2f}): less than the source's 0.05, one seed each. So its number holds at "
+    f"this scale, though its evidence (SEMamba) does not."))
 
 # %% [markdown]
 # ## Step 6: single-Linear output nets
@@ -134,15 +150,13 @@ saved, mem = delta("temporal_uni", "linear_output")
 c = presets.get("temporal_uni").channels
 mlp, linear = (c * 2 * c + 2 * c) + (2 * c * c + c), c * c + c
 assert saved == 2 * (mlp - linear) == 98_816
-print(f"output nets: -{saved:,} parameters = 2 x ({mlp:,} - {linear:,}) (source: -96K), "
-      f"{mem:+.1%} of the predicted batch-6 peak")
+print(f"output nets: -{saved:,} parameters = 2 x ({mlp:,} - {linear:,}) (source: -96K),")
+print(f"    {mem:+.1%} of the predicted batch-6 peak")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 claim5 = [ladder.compare(result, "temporal_uni", "linear_output", m) for m in ("si_sdr_improvement", "pesq")]
-for c in claim5:
-    print(f"{c['metric']:<19} linear_output - temporal_uni: {c['difference']:+.3f} "
-          f"(threshold {c['threshold']:.3f}) -> {c['verdict']}")
+display(Markdown(ladder.comparison_table(claim5, a_label="MLP", b_label="single Linear")))
 per_seed = rows["linear_output"]["quality"]["si_sdr_improvement"]
 print(f"linear_output, SI-SDR improvement per seed: {per_seed['min']:+.2f} and {per_seed['max']:+.2f} dB")
 assert [c["verdict"] for c in claim5] == ["within noise", "b worse"]
@@ -163,18 +177,27 @@ assert predict_peak(presets.get("linear_output"), 2).peak_bytes == rows["linear_
 start, end = rows["expand1"], rows["linear_output"]
 mem = 1 - end["peak_b2_gib"] / start["peak_b2_gib"]
 print(f"parameters: {start['parameters'] / 1e6:.2f}M -> {end['parameters'] / 1e6:.2f}M (source: ~3.5M -> ~2.5M)")
-print(f"batch-2 peak: {start['peak_b2_gib']:.2f} -> {end['peak_b2_gib']:.2f} GiB, -{mem:.0%} "
-      f"(source: ~6 -> ~4 GB, -50%)")
+print(f"batch-2 peak: {start['peak_b2_gib']:.2f} -> {end['peak_b2_gib']:.2f} GiB, -{mem:.0%} (source: ~6 -> ~4 GB, -50%)")
 print(f"max batch on 12 GiB: {end['max_batch_12gib']} (source: 6-8)")
 assert end["parameters"] > 4.5e6 and mem > 0.5 and end["max_batch_12gib"] > 8
 
+# %% [markdown]
+# The whole phase, with the two reference systems scored live on the proxy's clips (the noisy input and notebook 11's
+# Wiener filter; about 15 s):
+
 # %%
 # NBVAL_IGNORE_OUTPUT
-print(ladder.table(result, phase2 + ["crossband_bi_shared_encoder"]))
+baselines = ladder.proxy_baselines(result, load_result("evaluation_final")["wiener"])
+print(ladder.table(result, phase2 + ["crossband_bi_shared_encoder"], baselines))
+wiener, sisdr = baselines["Wiener filter"], {n: rows[n]["quality"]["si_sdr_improvement"]["mean"] for n in phase2}
+assert sisdr["shared_encoder"] < wiener["si_sdr_improvement"] < sisdr["temporal_uni"]    # first past the Wiener filter
+assert all(r["quality"]["pesq"]["mean"] < wiener["pesq"] for r in rows.values() if "quality" in r)
 
 # %% [markdown]
 # **Verdict (phase 2).** Memory falls even more than the source predicts, mostly thanks to the shared encoder
 # (which halves the activations that dominate the peak); the batch-size target is passed with a wide margin.
 # The parameter prediction misses again: phase 2 ends at 4.77M, not ~2.5M, because the decoders (4.37M) are
 # still there. On quality at an equal short budget: the shared encoder costs nothing measurable, unidirectional
-# time learns *faster* (notebook 8 asks whether that lasts), and the single-Linear output nets cost a little PESQ.
+# time learns *faster* (after the full recipe it costs 0.02 PESQ, within the source's 0.05), and the single-Linear
+# output nets cost a little PESQ. `temporal_uni` is the first rung that beats the Wiener filter's SI-SDR on the proxy;
+# no rung reaches the Wiener filter's PESQ there.

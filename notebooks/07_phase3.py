@@ -15,6 +15,7 @@
 # two Mamba knobs, then adds the rung the source's plan does not have: the decoders.
 
 # %%
+from IPython.display import Markdown, display
 from mbsnet import build_model, presets
 from mbsnet.experiments import ladder
 from mbsnet.memory import predict_peak
@@ -51,8 +52,8 @@ for name in phase3:
 # %%
 a, b = rows["linear_output"], rows["d_state8"]
 mem = 1 - b["peak_b6_gib"] / a["peak_b6_gib"]
-print(f"d_state 8: -{a['parameters'] - b['parameters']:,} parameters, -{mem:.0%} of the predicted batch-6 peak "
-      f"(source: -10-15% memory)")
+print(f"d_state 8: -{a['parameters'] - b['parameters']:,} parameters, -{mem:.0%} of the predicted batch-6 peak")
+print("    (source: -10-15% memory)")
 for category in ("saved_activations", "temporaries"):
     before, after = a["peak_b6_categories_gib"][category], b["peak_b6_categories_gib"][category]
     print(f"    {category:<18} {before:.2f} -> {after:.2f} GiB ({after / before - 1:+.0%})")
@@ -74,7 +75,8 @@ temporal = live["d_state8"]["shared_encoder.temporal"]
 saved = a["parameters"] - b["parameters"]
 mem = 1 - b["peak_b6_gib"] / a["peak_b6_gib"]
 print(f"layers 3: -{saved:,} parameters ({saved / temporal:.0%} of the temporal layers, "
-      f"{saved / a['parameters']:.1%} of the model), -{mem:.0%} of the predicted batch-6 peak")
+      f"{saved / a['parameters']:.1%} of the model),")
+print(f"    -{mem:.0%} of the predicted batch-6 peak")
 assert saved == temporal // 4
 
 # %% [markdown]
@@ -85,10 +87,11 @@ assert saved == temporal // 4
 # Where are the parameters after eight rungs? Per group, for the seed and for `layers3`:
 
 # %%
+print(f"{'millions (share)':<18}" + "".join(f"{g:>17}" for g in live["seed"].grouped()))
 for name in ("seed", "layers3"):
     groups = live[name].grouped()
     total = sum(groups.values())
-    print(name + ": " + ", ".join(f"{g} {v / 1e6:.2f}M ({v / total:.0%})" for g, v in groups.items()))
+    print(f"{name:<18}" + "".join(f"{f'{v / 1e6:.2f} ({v / total:.0%})':>17}" for v in groups.values()))
 dec = live["seed"].grouped()["decoders"]
 assert 0.59 < dec / live["seed"].total < 0.61 and live["layers3"].grouped()["decoders"] == dec
 
@@ -110,7 +113,8 @@ print(f"one decoder: per band {count(per_band):,} -> shared hidden {count(shared
       f"({count(per_band) / count(shared):.1f}x smaller)")
 a, b = rows["layers3"], rows["slim_decoder"]
 print(f"slim decoder: {a['parameters']:,} -> {b['parameters']:,} parameters "
-      f"(-{1 - b['parameters'] / a['parameters']:.0%}), batch-6 peak {a['peak_b6_gib']:.2f} -> {b['peak_b6_gib']:.2f} GiB")
+      f"(-{1 - b['parameters'] / a['parameters']:.0%}),")
+print(f"    batch-6 peak {a['peak_b6_gib']:.2f} -> {b['peak_b6_gib']:.2f} GiB")
 assert count(per_band) == 2_187_265 and count(shared) == 198_145
 
 # %% [markdown]
@@ -121,10 +125,7 @@ assert count(per_band) == 2_187_265 and count(shared) == 198_145
 # NBVAL_IGNORE_OUTPUT
 steps3 = [ladder.compare(result, presets.parent(n), n, m) for n in phase3[1:]
           for m in ("si_sdr_improvement", "pesq")]
-for c in steps3:
-    unit = "dB SI-SDR improvement" if c["metric"] == "si_sdr_improvement" else "PESQ"
-    print(f"{c['b']:<13} - {c['a']:<13}: {c['difference']:+.3f} {unit} "
-          f"(threshold {c['threshold']:.3f}) -> {c['verdict']}")
+display(Markdown(ladder.comparison_table(steps3, a_label="parent", b_label="rung")))
 assert all(c["verdict"] == "within noise" for c in steps3)
 assert all(rows[n]["quality"]["si_sdr_improvement"]["min"] > 0 for n in phase3[1:])   # every run beats the input
 
@@ -140,17 +141,28 @@ assert all(rows[n]["quality"]["si_sdr_improvement"]["min"] > 0 for n in phase3[1
 # %%
 assert predict_peak(presets.get("slim_decoder"), 6).peak_bytes == rows["slim_decoder"]["peak_b6_bytes"]
 end = rows["slim_decoder"]
-print(f"after phase 3 + decoders: {end['parameters'] / 1e6:.2f}M parameters (source, phase 3: ~2M), "
-      f"batch 6 at {end['peak_b6_gib']:.2f} GiB, max batch on 12 GiB: {end['max_batch_12gib']}")
+print(f"after phase 3 + decoders: {end['parameters'] / 1e6:.2f}M parameters (source, phase 3: ~2M),")
+print(f"    batch 6 at {end['peak_b6_gib']:.2f} GiB, max batch on 12 GiB: {end['max_batch_12gib']}")
 assert rows["layers3"]["parameters"] > 4.5e6 and end["parameters"] < 1e6
+
+# %% [markdown]
+# The whole phase, with the two reference systems scored live on the proxy's clips (the noisy input and notebook 11's
+# Wiener filter; about 15 s):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-print(ladder.table(result, phase3))
+from mbsnet.results import load_result
+
+baselines = ladder.proxy_baselines(result, load_result("evaluation_final")["wiener"])
+print(ladder.table(result, phase3, baselines))
+wiener = baselines["Wiener filter"]
+assert all(rows[n]["quality"]["si_sdr_improvement"]["mean"] > wiener["si_sdr_improvement"] for n in phase3[1:])
+assert all(rows[n]["quality"]["pesq"]["mean"] < wiener["pesq"] for n in phase3)
 
 # %% [markdown]
 # **Verdict (phase 3).** d_state and depth are small knobs for the parameters (together −71K, 1.5%); for memory,
 # d_state 8 cuts the batch-6 peak by a quarter through the scan's scratch buffers, and 3 layers by another tenth.
 # The model stays at 4.70M after all eight of the source's steps — its ~2M prediction misses by 2.35×. The missing
 # step, sharing the decoders' hidden layer across bands, removes 3.98M parameters on its own (85% of what was left).
-# Notebook 8 puts all rungs side by side and chooses the final model.
+# On the proxy every phase-3 rung is ahead of the Wiener filter in SI-SDR and behind it in PESQ. Notebook 8 puts all
+# rungs side by side and chooses the final model.

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 9. Data: an offline speech corpus
 #
+# > | Metric | Current | After Phase 1 | After Phase 2 | Target |
+# > |--------|---------|---------------|---------------|--------|
 # > | **PESQ (expected)** | N/A | 3.45-3.55 | 3.40-3.50 | >3.40 ✅ |
 #
 # — *the source analysis* (`brutal_complexity_analysis.md`), predicting quality after each phase of fixes
@@ -22,9 +24,11 @@
 # Everything is a function of one seed.
 
 # %%
+import textwrap
+
 import numpy as np
 import matplotlib.pyplot as plt
-from IPython.display import Audio, display
+from IPython.display import Audio, Markdown, display
 
 from mbsnet.data import corpus, noise
 from mbsnet.data.corpus import CorpusSpec
@@ -35,14 +39,14 @@ for split in ("train", "test"):
     langs = sorted({lang for lang, _ in plan[split]["sentences"]})
     print(f"{split:5s}: {len(plan[split]['sentences']):3d} sentences in {langs}, "
           f"{len(plan[split]['variants'])} voice variants")
-print("English accents:", ", ".join(corpus.ENGLISH_ACCENTS))
+print(textwrap.fill("English accents: " + ", ".join(corpus.ENGLISH_ACCENTS), 84, subsequent_indent="    "))
 
 # %%
 train_sentences = set(plan["train"]["sentences"])
 train_voices = set(plan["train"]["variants"])
 assert not train_sentences & set(plan["test"]["sentences"])   # no shared sentence
 assert not train_voices & set(plan["test"]["variants"])       # no shared voice
-print("test voices:", ", ".join(plan["test"]["variants"]))
+print(textwrap.fill("test voices: " + ", ".join(plan["test"]["variants"]), 84, subsequent_indent="    "))
 
 # %% [markdown]
 # ## Generating a corpus
@@ -60,8 +64,8 @@ root = pathlib.Path(tempfile.mkdtemp()) / "corpus"
 corpus.generate_corpus(root, CorpusSpec(n_train=8, n_test=4, seed=0), progress=False)
 test = SyntheticPairs(root, "test")
 for r in test.records:
-    print(f"{r['id']}  {r['voice']:24s} {r['rate_wpm']:3d} wpm  {r['noise']:10s} {r['snr_db']:4.1f} dB  "
-          f"{r['seconds']:.2f} s  {r['text'][:40]}")
+    print(f"{r['id']}  {r['voice']:18s} {r['rate_wpm']:3d} wpm  {r['noise']:7s} {r['snr_db']:4.1f} dB  "
+          f"{r['seconds']:.2f} s  {textwrap.shorten(r['text'], 20, placeholder='…')}")
 
 
 # %% [markdown]
@@ -85,7 +89,8 @@ assert max(errors) < 0.3
 # NBVAL_IGNORE_OUTPUT
 k = next(i for i, r in enumerate(test.records) if r["lang"] == "en")
 clean, noisy = test[k]
-print(test.records[k]["text"], "|", test.records[k]["voice"], "|", test.records[k]["noise"], test.records[k]["snr_db"], "dB")
+print(textwrap.fill(test.records[k]["text"], 84))
+print(test.records[k]["voice"], "|", test.records[k]["noise"], test.records[k]["snr_db"], "dB")
 display(Audio(clean[:40_000], rate=16_000), Audio(noisy[:40_000], rate=16_000))
 assert len(clean) == len(noisy) > 16_000
 
@@ -107,7 +112,7 @@ rng = np.random.default_rng(0)
 talkers = corpus.babble_pool(rng, plan["test"]["sentences"], plan["test"]["variants"], n_talkers=6)
 noises = {kind: noise.make_noise(kind, np.random.default_rng(i), 24_000, talkers=talkers)
           for i, kind in enumerate(noise.NOISE_TYPES)}
-fig = spectrogram_grid(noises, ncols=2, height=1.5, width=4.0)
+fig = spectrogram_grid(noises, ncols=2, height=1.6, width=3.0)
 plt.show()
 
 
@@ -163,16 +168,18 @@ shutil.rmtree(vb / "noisy_testset_wav")
 try:
     VoiceBankDEMAND(vb, "test")
 except FileNotFoundError as err:
-    print("FileNotFoundError:", str(err).replace(str(vb.parent), "<tmp>"))
+    print(textwrap.fill("FileNotFoundError: " + str(err).replace(str(vb.parent), "<tmp>"), 84,
+                        subsequent_indent="    "))
 
 # %% [markdown]
 # ## Verdict
 
 # %%
-print(f"Offline corpus: {len(plan['train']['sentences'])} training and {len(plan['test']['sentences'])} test "
-      f"sentences, {len(train_voices)} and {len(plan['test']['variants'])} voices, none shared; "
-      f"8 noise types at 0-15 dB (train) and 2.5-17.5 dB (test); SNR error < 0.3 dB; "
-      f"{len(arctic)} real-speech mixtures held out.")
+display(Markdown(
+    f"**The offline corpus:** {len(plan['train']['sentences'])} training and {len(plan['test']['sentences'])} test "
+    f"sentences, {len(train_voices)} and {len(plan['test']['variants'])} voices, none shared; "
+    f"{len(noise.NOISE_TYPES)} noise types at 0–15 dB (train) and 2.5–17.5 dB (test); SNR error < 0.3 dB; "
+    f"{len(arctic)} real-speech mixtures held out."))
 assert len(plan["train"]["sentences"]) + len(plan["test"]["sentences"]) >= 150
 
 # %% [markdown]

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 10. Train the final model
 #
+# > | Metric | Current | After Phase 1 | After Phase 2 | Target |
+# > |--------|---------|---------------|---------------|--------|
 # > | **Training time** | N/A | Baseline | -30% | Faster ✅ |
 #
 # — *the source analysis*, which expected the fixes to make training possible, then faster
@@ -25,15 +27,18 @@
 
 # %%
 from dataclasses import replace
+import textwrap
 import numpy as np, torch, matplotlib.pyplot as plt
+from IPython.display import Markdown, display
 
 from mbsnet import presets
 from mbsnet.params import breakdown
 from mbsnet.model import build_model
 
 final = presets.get("final")
-print({k: final.to_dict()[k] for k in ("scan_method", "expand", "encoder", "decoder", "temporal_direction",
-                                       "crossband_direction", "n_layers", "channels", "d_state")})
+print(textwrap.fill(", ".join(f"{k}={final.to_dict()[k]!r}" for k in (
+    "scan_method", "expand", "encoder", "decoder", "temporal_direction", "crossband_direction", "n_layers",
+    "channels", "d_state")), 84))
 print(f"parameters: {breakdown(build_model(final)).total:,}")
 
 # %% [markdown]
@@ -92,7 +97,8 @@ for i, phase in enumerate(info["phases"], 1):
     t = phase["train"]
     print(f"phase {i}: steps {phase['first_step']}-{phase['first_step'] + phase['steps'] - 1}, batch "
           f"{t['batch_size']} x {t['segment_seconds']} s, peak lr {t['lr']}, {phase['train_minutes']:.0f} min")
-    print("  " + "\n  ".join(phase["commands"]))
+    for command in phase["commands"]:
+        print(textwrap.fill(command, 84, initial_indent="  ", subsequent_indent="      "))
 print("machine :", info["machine"]["processor"], "| threads:", info["threads"])
 print("stored  :", f"{SHIPPED_CHECKPOINT.stat().st_size / 2**20:.1f} MiB,", state["dtype"])
 assert state["config"] == final.to_dict()
@@ -111,10 +117,15 @@ plt.show()
 phases = {p: log["loss"][log["run_phase"] == p] for p in np.unique(log["run_phase"])}
 for p, loss in phases.items():
     print(f"phase {p:.0f} mean loss: first 50 steps {loss[:50].mean():.3f}, last 50 steps {loss[-50:].mean():.3f}")
-print("held-out evaluations (4 test utterances):")
+print("held-out evaluations (4 test utterances), improvement over the noisy input:")
 for e in evals:
     print(f"  phase {e['run_phase']} step {e['step']:4d}: SI-SDR {e['eval']['si_sdr_improvement']:+.2f} dB, "
           f"PESQ {e['eval']['pesq_improvement']:+.3f}")
+from mbsnet.results import load_result
+ref = load_result("evaluation_final")["synthetic"]["summary"]
+print("for reference, the Wiener filter on the whole 100-utterance test set (notebook 11):")
+print(f"  SI-SDR {ref['wiener']['si_sdr'] - ref['noisy']['si_sdr']:+.2f} dB, "
+      f"PESQ {ref['wiener']['pesq'] - ref['noisy']['pesq']:+.3f}")
 first, last = phases[1][:50].mean(), phases[max(phases)][-50:].mean()
 assert all(loss[-50:].mean() < loss[:50].mean() for loss in phases.values())
 
@@ -129,11 +140,13 @@ assert all(loss[-50:].mean() < loss[:50].mean() for loss in phases.values())
 # so the curves are close to, not exactly, matched:
 
 # %%
+from mbsnet.plots import preset_color
 from mbsnet.plots.enhancement import loss_comparison
 
 former = SHIPPED_CHECKPOINT.parent.parent / "final_bidirectional"
 former_log = read_train_log(former / "train_log.csv")
-ax = loss_comparison({"bidirectional along time": former_log, "unidirectional along time (final)": log})
+runs = {"bidirectional along time": former_log, "unidirectional along time (final)": log}
+ax = loss_comparison(runs, colors=dict(zip(runs, (preset_color("crossband_bi_slim_decoder"), preset_color("final")))))
 plt.show()
 former_info = json.loads((former / "training.json").read_text())
 assert [p["steps"] for p in former_info["phases"]] == [p["steps"] for p in info["phases"]]
@@ -142,11 +155,11 @@ def window_means(lg, p):
     return loss[:200].mean(), loss[-200:].mean()
 
 means = {}
+print(f"{'mean loss, first / last 200 steps':<36}{'phase 1':>16}{'phase 2':>16}{'CPU minutes':>13}")
 for name, lg, inf in (("bidirectional", former_log, former_info), ("uni (final)", log, info)):
     means[name] = {p: window_means(lg, p) for p in (1, 2)}
-    print(f"{name:15s} mean loss over the first / last 200 steps: phase 1 {means[name][1][0]:.3f} / "
-          f"{means[name][1][1]:.3f}, phase 2 {means[name][2][0]:.3f} / {means[name][2][1]:.3f}; "
-          f"{inf['train_minutes']:.0f} CPU minutes")
+    print(f"{name:<36}" + "".join(f"{f'{means[name][p][0]:.3f} / {means[name][p][1]:.3f}':>16}" for p in (1, 2))
+          + f"{inf['train_minutes']:>13.0f}")
 bi, uni = means["bidirectional"], means["uni (final)"]
 assert uni[1][0] < bi[1][0] - 0.03                              # faster at the start of phase 1
 assert all(abs(uni[p][1] - bi[p][1]) < 0.01 for p in (1, 2))     # level at the end of each phase
@@ -162,9 +175,11 @@ assert all(abs(uni[p][1] - bi[p][1]) < 0.01 for p in (1, 2))     # level at the 
 # ## Verdict
 
 # %%
-print(f"The final preset trains on a CPU: the live small run's loss fell from {losses[:10].mean():.3f} to "
-      f"{losses[-10:].mean():.3f}; the shipped checkpoint trained {info['step']} steps in {len(info['phases'])} phases "
-      f"({info['train_minutes']:.0f} min, one CPU thread), its loss falling from {first:.3f} to {last:.3f}.")
+display(Markdown(
+    f"**The final preset trains on a CPU.** The live small run's loss fell from {losses[:10].mean():.3f} to "
+    f"{losses[-10:].mean():.3f}; the shipped checkpoint trained {info['step']} steps in {len(info['phases'])} "
+    f"phases ({info['train_minutes']:.0f} min, one CPU thread), its mean loss falling from {first:.3f} to "
+    f"{last:.3f}."))
 
 # %% [markdown]
 # An hour or two of one CPU thread is a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model

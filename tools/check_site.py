@@ -10,10 +10,19 @@ Serves the site on 127.0.0.1, drives Chromium through the Chrome DevTools Protoc
 - pages whose notebook saved ipywidgets state show rendered widgets (sliders where the
   state has sliders), never the "kernel required" placeholder;
 - audio players where the notebook has IPython.display.Audio outputs;
-- LaTeX is typeset by MathJax where the page has math.
+- LaTeX is typeset by MathJax where the page has math;
+- no raw Markdown table text (a paragraph or output of `| a | b |` lines, or a `|---|` rule):
+  a table that the page claims must render as a table;
+- no output box or table wider than its column (scrollWidth > clientWidth: a horizontal
+  scrollbar hides the numbers that matter), and no output figure shrunk below 70% of its pixel
+  width to fit the column (its labels would be unreadable);
+- every control in an output (sliders, range inputs, radio and toggle buttons) changes the
+  output text beside it when it moves: a widget rendered from saved state without a kernel
+  moves its readout and nothing else, so the page would show numbers for other settings.
 
-A viewport screenshot of every page (and one scrolled to its first widget or audio player)
-goes to --screenshots. Exits non-zero if any page fails or Chromium is missing.
+A viewport screenshot of every page (and one scrolled to its first widget, control or audio
+player, after the controls were moved) goes to --screenshots. Exits non-zero if any page fails
+or Chromium is missing.
 
 Usage: python tools/check_site.py book/_build/html [--notebooks notebooks] [--screenshots DIR]
 """
@@ -49,7 +58,7 @@ SLIDER_MODELS = {"IntSliderModel", "FloatSliderModel", "FloatLogSliderModel", "I
                  "FloatRangeSliderModel", "SelectionSliderModel", "SelectionRangeSliderModel"}
 
 # Measured in the page once it has settled.
-PROBE_JS = """(() => {
+PROBE_JS = r"""(() => {
   const imgs = [...document.querySelectorAll('article img, main img, .bd-article img')];
   return {
     images: imgs.length,
@@ -63,8 +72,68 @@ PROBE_JS = """(() => {
     math_typeset: document.querySelectorAll('mjx-container').length,
     title: document.title,
     height: document.documentElement.scrollHeight,
+    raw_tables: rawTables(),
+    overflows: overflows(),
+    shrunk_images: shrunkImages(),
   };
+  function article() { return document.querySelector('.bd-article, article, main') || document.body; }
+  // Lines of Markdown table syntax that were not rendered as a table (code cell sources left out).
+  function rawTables() {
+    const row = /^\s*\|([^|\n]*\|){2,}\s*$/m, rule = /\|\s*:?-{3,}:?\s*\|/;
+    const blocks = [...article().querySelectorAll('p, li, td, th, pre, .output')]
+      .filter(e => !e.closest('.cell_input, .highlight-bash, .highlight-python, .highlight-default'));
+    return blocks.filter(e => row.test(e.innerText) || rule.test(e.innerText))
+      .map(e => e.innerText.trim().slice(0, 100));
+  }
+  // Output boxes and tables whose content is wider than the box: the boxes themselves, and every
+  // scroll container inside an output or around a table (the theme wraps tables in one).
+  function overflows() {
+    const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const boxes = [...article().querySelectorAll('.cell_output, .cell_output *, table')]
+      .concat([...article().querySelectorAll('*')].filter(e => e.querySelector(':scope > table') && scrolls(e)))
+      .filter(e => e.matches('.cell_output, pre, .output, table') || scrolls(e));
+    return [...new Set(boxes)].filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+      .map(e => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} ${e.scrollWidth} px in ${e.clientWidth} px: `
+                + e.innerText.trim().split('\n')[0].slice(0, 70));
+  }
+  function shrunkImages() {
+    return [...article().querySelectorAll('.cell_output img')]
+      .filter(i => i.naturalWidth > 0 && i.clientWidth > 0 && i.clientWidth < 0.7 * i.naturalWidth)
+      .map(i => `${i.naturalWidth} px shown at ${i.clientWidth} px (${Math.round(100 * i.clientWidth / i.naturalWidth)}%)`);
+  }
 })()"""
+
+# Every control inside a cell output, and the text of the output around it (readouts, which only
+# echo the control's own value, left out). Marks each control with data-check-control=i.
+CONTROLS_JS = r"""(() => {
+  const sel = '.cell_output input[type=range], .cell_output .noUi-handle, '
+            + '.cell_output input[type=radio], .cell_output .widget-toggle-button';
+  const controls = [...document.querySelectorAll(sel)].filter(c =>
+    !(c.type === 'radio' && c.checked) && !c.classList.contains('mod-active') && !c.disabled);
+  // radio and toggle buttons: one per group is enough (the first unselected one)
+  const seen = new Set();
+  const kept = controls.filter(c => {
+    const group = c.type === 'radio' ? 'radio:' + c.name
+                : c.classList.contains('widget-toggle-button') ? c.parentElement : c;
+    if (seen.has(group)) return false; seen.add(group); return true;
+  });
+  return kept.map((c, i) => {
+    c.setAttribute('data-check-control', i);
+    const label = c.getAttribute('aria-label') || c.getAttribute('title') || c.name || c.id
+      || (c.closest('.widget-slider, .widget-hslider, label, .widget-toggle-buttons') || c).innerText.split('\n')[0];
+    return {index: i, kind: c.type === 'range' ? 'range' : c.type === 'radio' ? 'radio'
+            : c.classList.contains('noUi-handle') ? 'noUi' : 'toggle', label: (label || '').slice(0, 40)};
+  });
+})()"""
+
+OUTPUT_TEXT_JS = r"""((i) => {
+  const c = document.querySelector(`[data-check-control="${i}"]`);
+  const box = c && (c.closest('.cell_output') || c.parentElement);
+  if (!box) return null;
+  const copy = box.cloneNode(true);
+  copy.querySelectorAll('output, .widget-readout, input, script, style').forEach(e => e.remove());
+  return copy.textContent.replace(/\s+/g, ' ').trim();
+})"""
 
 
 @dataclass
@@ -236,17 +305,56 @@ def check_page(cdp: CDP, url: str, page: str, expect: Expect, shots: Path | None
         result.problems.append(f"{probe['audio']} audio players, the notebook has {expect.audio}")
     if probe["math_sources"] and not probe["math_typeset"]:
         result.problems.append("the page has math, but MathJax typeset nothing")
+    for text in probe["raw_tables"]:
+        result.problems.append(f"raw Markdown table text instead of a table: {text!r}")
+    for box in probe["overflows"]:
+        result.problems.append(f"wider than its column (horizontal scrollbar): {box}")
+    for image in probe["shrunk_images"]:
+        result.problems.append(f"figure shrunk to fit the column, labels unreadable: {image}")
+    result.problems += dead_controls(cdp)
     if shots is not None:
         stem = page.replace("/", "__").removesuffix(".html")
         result.screenshots.append(screenshot(cdp, shots / f"{stem}.png"))
-        target = (".widget-slider, .jupyter-widgets:not(.jupyter-widgets-view)" if expect.widgets
-                  else "audio" if expect.audio else None)
+        controls = ".cell_output input[type=range]"
+        target, kind = ((".widget-slider, .jupyter-widgets:not(.jupyter-widgets-view)", "widget") if expect.widgets
+                        else (controls, "controls") if cdp.evaluate(f"!!document.querySelector('{controls}')")
+                        else ("audio", "audio") if expect.audio else (None, None))
         if target and cdp.evaluate(f"(() => {{ const e = document.querySelector('{target}'); "
                                    f"if (!e) return false; e.scrollIntoView({{block: 'center'}}); "
                                    f"return true; }})()"):
             cdp.pump(0.4)
-            result.screenshots.append(screenshot(cdp, shots / f"{stem}__{'widget' if expect.widgets else 'audio'}.png"))
+            result.screenshots.append(screenshot(cdp, shots / f"{stem}__{kind}.png"))
     return result
+
+
+def press(cdp: CDP, key: str, code: int) -> None:
+    """A real key press on the focused element (what a reader's keyboard does)."""
+    for kind in ("keyDown", "keyUp"):
+        cdp.call("Input.dispatchKeyEvent", type=kind, key=key, code=key,
+                 windowsVirtualKeyCode=code, nativeVirtualKeyCode=code)
+
+
+def dead_controls(cdp: CDP) -> list[str]:
+    """Move every control in the page's outputs once; a control whose move leaves the output text
+    beside it unchanged is a problem (the page shows numbers for settings it no longer displays)."""
+    problems = []
+    for control in cdp.evaluate(CONTROLS_JS) or []:
+        i = control["index"]
+        before = cdp.evaluate(f"{OUTPUT_TEXT_JS}({i})")
+        element = f'document.querySelector(\'[data-check-control="{i}"]\')'
+        if control["kind"] in ("range", "noUi"):
+            at_max = cdp.evaluate(f"(() => {{ const c = {element}; const v = c.type === 'range' ? c.value "
+                                  f": c.getAttribute('aria-valuenow'); const m = c.type === 'range' ? c.max "
+                                  f": c.getAttribute('aria-valuemax'); c.focus(); return v !== null && v === m; }})()")
+            press(cdp, "ArrowLeft", 37) if at_max else press(cdp, "ArrowRight", 39)
+        else:
+            cdp.evaluate(f"{element}.click()")
+        cdp.pump(0.4)
+        after = cdp.evaluate(f"{OUTPUT_TEXT_JS}({i})")
+        if before is not None and before == after:
+            problems.append(f"moving the {control['kind']} control {control['label']!r} left its output "
+                            f"unchanged: {before[:90]!r}")
+    return problems
 
 
 def screenshot(cdp: CDP, path: Path) -> str:

@@ -18,8 +18,8 @@ def spectrograms(waves: dict, cfg: MBSNetConfig = MBSNetConfig(), floor_db: floa
     specs = {k: stft(torch.as_tensor(np.asarray(v), dtype=torch.float32), cfg).abs()
              for k, v in waves.items()}                                     # (f, t) each
     ref = max(float(next(iter(specs.values())).max()), 1e-12)
-    fig, axes = plt.subplots(1, len(specs), figsize=(5.2 * len(specs), 3.4), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(specs), figsize=(0.8 + 3.1 * len(specs), 3.0), squeeze=False,
+                             sharey=True, dpi=110, layout="constrained")
     for ax, (title, mag) in zip(axes[0], specs.items()):
         db = 20 * torch.log10(mag.clamp_min(1e-12) / ref).clamp_min(floor_db).numpy()
         seconds = mag.shape[1] * cfg.hop_length / cfg.sample_rate
@@ -34,7 +34,7 @@ def spectrograms(waves: dict, cfg: MBSNetConfig = MBSNetConfig(), floor_db: floa
 def parameter_audit(breakdown, claimed: dict):
     """Top: parameters per component (bars coloured by group). Bottom: the claimed split of the
     total vs the counted one, as stacked bars. `claimed`: {label: parameters}."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.2), gridspec_kw={"height_ratios": [3, 1.5]})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.2, 7.8), gridspec_kw={"height_ratios": [3, 1.6]})
     names = list(breakdown)[::-1]
     top.barh(names, [breakdown[n] / 1e6 for n in names], color=[GROUP_COLORS[_group(n)] for n in names])
     for i, n in enumerate(names):
@@ -49,9 +49,10 @@ def parameter_audit(breakdown, claimed: dict):
             bottom.barh(y, n / 1e6, left=left, color=GROUP_COLORS[_group(label)], edgecolor="white",
                         height=0.6)
             big = n > 700_000                     # small segments: label above or below the bar
-            bottom.text(left + n / 2e6, y if big else y + (0.45 if i % 2 else -0.45),
+            first = i == 0 and big                # left-aligned, so that it stays inside the axes
+            bottom.text(left + 0.08 if first else left + n / 2e6, y if big else y + (0.45 if i % 2 else -0.45),
                         f"{label}\n{n / 1e6:.2f}M" if big else f"{label} {n / 1e6:.2f}M",
-                        ha="center", va="center",
+                        ha="left" if first else "center", va="center",
                         fontsize=8, color="white" if big else "black")
             left += n / 1e6
     bottom.set_yticks(range(len(rows)), list(rows))

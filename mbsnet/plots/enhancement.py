@@ -27,10 +27,11 @@ def spectrogram(ax, wav, title: str = "", sample_rate: int = 16_000, vmin: float
 
 
 def spectrogram_grid(named_wavs: dict, sample_rate: int = 16_000, ncols: int = 1, height: float = 2.0,
-                     width: float = 5.5, dpi: int = 60):
+                     width: float = 5.8, dpi: int = 110):
     """One spectrogram per (name -> waveform) entry, stacked, with a shared colour bar.
 
-    A low default dpi keeps notebooks small (spectrogram images compress poorly).
+    `width` is one panel's width in inches; keep width * ncols + 1 near 7 so that the figure is
+    shown at its own size in the book's column (about 690 px) and its labels stay legible.
     """
     n = len(named_wavs)
     nrows = int(np.ceil(n / ncols))
@@ -54,12 +55,15 @@ def read_train_log(path) -> dict:
 
 
 def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
-    """Loss per step (raw and moving average) and, if given, the periodic SI-SDR / PESQ evaluations.
+    """Loss per step (raw and moving average) and, if given, the periodic SI-SDR / PESQ evaluations
+    below it (as improvements over the noisy input, whose level is the 0 line).
 
     A log with a `run_phase` column (a warm-started continuation, see checkpoint.export_run) gets
     its moving average per phase and a dashed line where each later phase starts."""
     panels = 2 if evals else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.4), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(panels, 1, figsize=(7, 3.0 * panels), squeeze=False, constrained_layout=True,
+                             sharex=True)
+    axes = axes.T
     phase = log.get("run_phase", np.ones_like(log["step"]))
     starts = [log["step"][np.argmax(phase == p)] for p in np.unique(phase)]
     ax = axes[0, 0]
@@ -78,7 +82,7 @@ def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
                 label="SI-SDR improvement (dB)")
         ax.plot(steps, [e["eval"]["pesq_improvement"] for e in evals], "s-", color="#c0392b",
                 label="PESQ improvement")
-        ax.axhline(0, color="0.4", lw=0.8)
+        ax.axhline(0, color="0.45", ls="--", lw=1.0, label="noisy input")
         style_axes(ax, "step", "improvement over noisy input", "held-out evaluation")
     for ax in axes[0]:
         for i, start in enumerate(starts[1:]):
@@ -88,14 +92,16 @@ def training_curve(log: dict, evals: list | None = None, smooth: int = 25):
     return fig
 
 
-def loss_comparison(logs: dict, smooth: int = 50, ax=None):
+def loss_comparison(logs: dict, smooth: int = 50, ax=None, colors: dict | None = None):
     """Moving-average training loss of several runs on one axis: {label: read_train_log(...)}.
 
     Averaged within each run phase (a warm restart's loss is on other crops); a dashed line where
-    a later phase starts."""
+    a later phase starts. `colors`: {label: colour} (e.g. each run's preset_color)."""
     ax = ax or plt.subplots(figsize=(7, 3.4), constrained_layout=True)[1]
     kernel = np.ones(smooth) / smooth
-    for (label, log), color in zip(logs.items(), ("#c0392b", "#1e8449", "#2874a6", "#7d3c98")):
+    fallback = ("#2874a6", "#7d3c98", "#e67e22", "#17202a")
+    for i, (label, log) in enumerate(logs.items()):
+        color = (colors or {}).get(label, fallback[i % len(fallback)])
         phase = log.get("run_phase", np.ones_like(log["step"]))
         for i, p in enumerate(np.unique(phase)):
             steps, loss = log["step"][phase == p], log["loss"][phase == p]
@@ -109,18 +115,58 @@ def loss_comparison(logs: dict, smooth: int = 50, ax=None):
     return ax
 
 
+SYSTEM_LABELS = {"noisy": "noisy input", "wiener": "Wiener filter", "model": "model"}
+
+
 def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr")):
-    """Grouped bars: for each test set (key of `summaries`) the mean metric of each system."""
+    """Grouped bars: for each test set (key of `summaries`) the mean metric of each system, the
+    value written on each bar; one legend above the panels, clear of the bars."""
     labels = {"pesq": "PESQ (wideband)", "stoi": "STOI", "si_sdr": "SI-SDR (dB)"}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 3.2), layout="constrained")
     sets = list(summaries)
     width = 0.8 / 3
     for ax, metric in zip(np.atleast_1d(axes), metrics):
         for j, system in enumerate(("noisy", "wiener", "model")):
             values = [summaries[s][system][metric] for s in sets]
-            ax.bar(np.arange(len(sets)) + (j - 1) * width, values, width, label=system,
-                   color=SYSTEM_COLORS[system])
-        ax.set_xticks(np.arange(len(sets)), sets)
-        style_axes(ax, None, labels[metric], labels[metric])
-    np.atleast_1d(axes)[0].legend()
+            bars = ax.bar(np.arange(len(sets)) + (j - 1) * width, values, width, label=SYSTEM_LABELS[system],
+                          color=SYSTEM_COLORS[system])
+            ax.bar_label(bars, fmt="%.1f" if metric == "si_sdr" else "%.2f", fontsize=7, padding=2,
+                         rotation=90)
+        ax.set_xticks(np.arange(len(sets)), sets, fontsize=8)
+        ax.margins(y=0.18)
+        style_axes(ax, None, None, labels[metric])
+    handles, names = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside upper center", ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+def recipe_comparison(scores: dict, baselines: dict, steps=(780, 1980), labels: dict | None = None):
+    """The full-corpus recipe, per model, after each phase: one panel per (test set, metric),
+    with the noisy input and the Wiener filter as horizontal lines.
+
+    scores: {preset: {phase (1, 2): {test set: {metric: value}}}}; baselines: {test set: {system
+    ("noisy" | "wiener"): {metric: value}}}; labels: {preset: legend label} (default: the name).
+    Each model in its preset's colour and marker."""
+    from mbsnet.plots import BASELINE_STYLES, marker_size, preset_color, preset_marker
+
+    sets = list(baselines)
+    metrics = ("pesq", "si_sdr")
+    fig, axes = plt.subplots(len(sets), len(metrics), figsize=(7, 2.7 * len(sets) + 0.5),
+                             layout="constrained", squeeze=False)
+    names = {"synthetic": "synthetic", "arctic": "real ARCTIC"}
+    for row, k in zip(axes, sets):
+        for ax, m in zip(row, metrics):
+            for name, phases in scores.items():
+                ax.plot(steps, [phases[p][k][m] for p in (1, 2)], marker=preset_marker(name),
+                        ms=marker_size(preset_marker(name), 7), color=preset_color(name),
+                        label=(labels or {}).get(name, name), mec="k", mew=0.5)
+            for system, label in (("noisy", "noisy input"), ("wiener", "Wiener filter")):
+                ax.axhline(baselines[k][system][m], label=label, **BASELINE_STYLES[label])
+            ax.set_xticks(steps)
+            ax.set_xlim(steps[0] - 250, steps[1] + 250)
+            ax.margins(y=0.15)
+            style_axes(ax, "training steps" if k == sets[-1] else None, "PESQ" if m == "pesq" else "SI-SDR (dB)",
+                       f"{names.get(k, k)}: {'PESQ' if m == 'pesq' else 'SI-SDR'}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     return fig

@@ -75,3 +75,27 @@ def plot_formula_vs_prediction(ax, xs, formula, predicted, xlabel, title=None):
     ax.plot(xs, [v / GiB for v in predicted], "o", color="#d62728", label="predict_peak")
     ax.legend(fontsize=8)
     return style_axes(ax, xlabel=xlabel, ylabel="peak (GiB)", title=title)
+
+
+# The calculator's variants of the seed (notebook 3): not presets, so not in preset colours; each
+# with its own colour, line and marker, so that curves that nearly coincide stay apart.
+VARIANT_STYLES = {"seed": dict(color="#c0392b", ls="-", marker="o"),
+                  "expand 1": dict(color="#2874a6", ls="-", marker="s", lw=3.2, alpha=0.55),
+                  "d_state 8": dict(color="#7d3c98", ls="-", marker="D"),
+                  "uni": dict(color="#e67e22", ls="--", marker="^"),
+                  "all three": dict(color="#17202a", ls="-.", marker="v")}
+
+
+def plot_variant_peaks(ax, peaks: dict, batches, budgets: dict):
+    """Predicted peak (GiB, log) over batch for each {variant: [bytes per batch]}, with each GPU's
+    usable memory as a dotted line labelled in the right margin, clear of the curves: {label: bytes}."""
+    for label, values in peaks.items():
+        style = {"color": "0.5", "ls": "-", "marker": "."} | VARIANT_STYLES.get(label, {})
+        ax.plot(list(batches), [v / GiB for v in values], ms=4, label=label, **style)
+    for label, usable in budgets.items():
+        ax.axhline(usable / GiB, color="k", ls=":", lw=0.8)
+        ax.text(1.01, usable / GiB, label, ha="left", va="center", fontsize=7,
+                transform=ax.get_yaxis_transform())
+    ax.set_yscale("log")
+    ax.legend(fontsize=8, loc="lower right", ncol=2)
+    return style_axes(ax, "batch size", "predicted training peak (GiB, log)")

@@ -14,7 +14,7 @@ METHOD_STYLES = {"sequential": ("o", "-"), "chunked": ("s", "--"), "recompute": 
 def plot_scan_sweep(result: dict, prefix: str = "sweep"):
     """Forward+backward seconds and saved MiB over l, from a `bench scan` result."""
     cases = [c for c in result["cases"] if c["shape"]["name"].startswith(prefix)]
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_t, ax_m) = plt.subplots(2, 1, figsize=(7, 6.6), sharex=True)
     methods = list(dict.fromkeys(m for c in cases for m in c["methods"]))
     for m in methods:
         pts = [(c["shape"]["l"], c["methods"][m]) for c in cases if m in c["methods"]]
@@ -29,8 +29,8 @@ def plot_scan_sweep(result: dict, prefix: str = "sweep"):
     for ax in (ax_t, ax_m):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.legend()
-    style_axes(ax_t, "sequence length l (steps)", "forward + backward time (s)",
+        ax.legend(fontsize=8)
+    style_axes(ax_t, None, "forward + backward time (s)",
                f"median time, b={shape['b']}, d={shape['d']}, n={shape['n']}")
     style_axes(ax_m, "sequence length l (steps)", "saved for backward (MiB)",
                "what autograd keeps")

@@ -24,10 +24,11 @@ CLI: python -m mbsnet ladder (mbsnet.cli.ladder).
 """
 from mbsnet.experiments.ladder.measure import (DEFAULT_CORPUS, DEFAULT_OUT, GPU, MEMORY_BATCHES,  # noqa: F401
                                                MEMORY_SECONDS, QUICK_BUDGET, ProxyBudget, eval_pairs,
+                                               proxy_baselines,
                                                memory_columns, parameter_columns, proxy_corpus,
                                                quality_groups, quality_run, relative_cost,
                                                same_function_key, step_seconds, still_valid)
-from mbsnet.experiments.ladder.report import (SOURCE_EXPECTED, comparison_line,  # noqa: F401
+from mbsnet.experiments.ladder.report import (SOURCE_EXPECTED, comparison_line, comparison_table,  # noqa: F401
                                               expected_vs_measured, markdown_table, preset_line, table)
 from mbsnet.experiments.ladder.run import load, run_ladder  # noqa: F401
 from mbsnet.experiments.ladder.stats import (QUALITY_METRICS, compare, pooled_noise,  # noqa: F401

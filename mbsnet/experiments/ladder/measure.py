@@ -155,6 +155,40 @@ def eval_pairs(corpus_root, budget: ProxyBudget) -> list[tuple[np.ndarray, np.nd
     return pairs
 
 
+def proxy_baselines(result: dict, wiener_knobs: dict, budget: ProxyBudget | None = None) -> dict:
+    """The reference systems on the proxy's held-out clips: the noisy input and the Wiener filter
+    (with `wiener_knobs`, e.g. the ones `python -m mbsnet evaluate` tuned, notebook 11).
+
+    Generates the clips afresh (a corpus with one training utterance has the same first test
+    utterances as the proxy's, see generate_corpus; ~15 s) and checks that the noisy input scores
+    what every stored run recorded for it, so the clips are the runs' own.
+    -> {"noisy input": {metric: mean}, "Wiener filter": {metric: mean}} for si_sdr, pesq and their
+    improvements over the noisy input (0 for the noisy input itself)."""
+    import tempfile
+
+    from mbsnet.data.corpus import generate_corpus
+    from mbsnet.evaluate import score_systems, summarize_by
+    from mbsnet.wiener import wiener_enhance
+
+    budget = budget or ProxyBudget(**{k: tuple(v) if k == "seeds" else v for k, v in result["budget"].items()})
+    metrics = ("si_sdr", "pesq")
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = CorpusSpec(n_train=1, n_test=budget.n_eval, seed=budget.corpus_seed)
+        root = generate_corpus(Path(tmp) / "proxy", spec, progress=False)
+        items = [{"clean": c, "noisy": n} for c, n in eval_pairs(root, budget)]
+    systems = {"noisy input": lambda x: x,
+               "Wiener filter": lambda x: wiener_enhance(x, wiener_knobs["oversubtraction"], wiener_knobs["floor_db"])}
+    summary = summarize_by(score_systems(items, systems, metrics, progress=False), metrics=metrics)
+    for run in result["runs"]:
+        for m in metrics:
+            if abs(run[f"{m}_noisy"] - summary["noisy input"][m]) > 1e-6:
+                raise ValueError(f"the regenerated clips are not the proxy's: noisy {m} "
+                                 f"{summary['noisy input'][m]:.6f}, stored {run[f'{m}_noisy']:.6f}")
+    noisy = summary["noisy input"]
+    return {name: {**{m: s[m] for m in metrics}, **{f"{m}_improvement": s[m] - noisy[m] for m in metrics}}
+            for name, s in summary.items()}
+
+
 @contextlib.contextmanager
 def _one_thread():
     """Run the body with one torch thread (runs are compared at equal threads), then restore."""

@@ -58,30 +58,38 @@ def markdown_table(header, body) -> str:
     return "\n".join(lines)
 
 
-def table(result: dict, names=None) -> str:
-    """A plain-text table of the ladder (one row per preset)."""
-    head = (f"{'preset':<28}{'params':>11}{'peak b2':>9}{'peak b6':>9}{'max b':>7}"
-            f"{'step s':>8}{'dSI-SDR dB':>16}{'PESQ':>14}")
+def table(result: dict, names=None, baselines: dict | None = None) -> str:
+    """A plain-text table of the ladder (one row per preset), 86 characters wide; `baselines`
+    ({"noisy input": {...}, "Wiener filter": {...}}, e.g. from proxy_baselines) adds their
+    quality below the presets."""
+    head = (f"{'preset':<28}{'params':>10}{'b2 GiB':>7}{'b6 GiB':>7}{'max b':>6}"
+            f"{'step s':>7}{'dSI-SDR dB':>11}{'PESQ':>10}")
     lines = [head, "-" * len(head)]
     for name in names or result["presets"]:
         r = result["rows"][name]
         q = r.get("quality")
-        sisdr = (f"{q['si_sdr_improvement']['mean']:+6.2f}±{q['si_sdr_improvement']['std']:.2f}"
+        sisdr = (f"{q['si_sdr_improvement']['mean']:+.2f}±{q['si_sdr_improvement']['std']:.2f}"
                  if q else "-")
-        pesq = f"{q['pesq']['mean']:.3f}±{q['pesq']['std']:.3f}" if q else "-"
+        pesq = f"{q['pesq']['mean']:.2f}±{q['pesq']['std']:.2f}" if q else "-"
 
         def num(key, fmt):
             return format(r[key], fmt) if r.get(key) is not None else "-"
-        lines.append(f"{name:<28}{num('parameters', ','):>11}{num('peak_b2_gib', '.2f'):>9}"
-                     f"{num('peak_b6_gib', '.2f'):>9}{num('max_batch_12gib', 'd'):>7}"
-                     f"{num('step_seconds', '.2f'):>8}{sisdr:>16}{pesq:>14}")
+        lines.append(f"{name:<28}{num('parameters', ','):>10}{num('peak_b2_gib', '.2f'):>7}"
+                     f"{num('peak_b6_gib', '.2f'):>7}{num('max_batch_12gib', 'd'):>6}"
+                     f"{num('step_seconds', '.2f'):>7}{sisdr:>11}{pesq:>10}")
+    if baselines:
+        lines.append("-" * len(head))
+        for name, b in baselines.items():
+            lines.append(f"{name:<28}{'':>10}{'':>7}{'':>7}{'':>6}{'':>7}"
+                         f"{b['si_sdr_improvement']:>+11.2f}{b['pesq']:>10.2f}")
     return "\n".join(lines)
 
 
 def preset_line(name: str, row: dict, width: int = 28) -> str:
-    """One ladder row as a line: parameters, predicted peaks at batch 2 and 6, max batch on 12 GiB."""
-    return (f"{name:<{width}}{row['parameters']:>11,} params   batch 2: {row['peak_b2_gib']:5.2f} GiB   "
-            f"batch 6: {row['peak_b6_gib']:5.2f} GiB   max batch (12 GiB): {row['max_batch_12gib']}")
+    """One ladder row as a line (under 86 characters): parameters, predicted peaks at batch 2 and 6
+    (GiB), max batch on 12 GiB."""
+    return (f"{name:<{width}}{row['parameters']:>10,} params  b2 {row['peak_b2_gib']:5.2f} GiB  "
+            f"b6 {row['peak_b6_gib']:5.2f} GiB  max b {row['max_batch_12gib']}")
 
 
 def comparison_line(c: dict) -> str:
@@ -89,3 +97,13 @@ def comparison_line(c: dict) -> str:
     unit = "dB" if c["metric"] == "si_sdr_improvement" else "PESQ"
     return (f"{c['b']} vs {c['a']}: {c['difference']:+.2f} {unit} (threshold {c['threshold']:.2f}) "
             f"-> {c['verdict']}")
+
+
+def comparison_table(comparisons, a_label: str = "a", b_label: str = "b") -> str:
+    """`compare` results as a Markdown table (for a notebook's markdown output): the two presets,
+    the metric, b − a, the noise threshold and the verdict, which is about b."""
+    units = {"si_sdr_improvement": "SI-SDR (dB)", "pesq": "PESQ"}
+    words = {"b better": f"{b_label} better", "b worse": f"{b_label} worse"}
+    body = [[f"`{c['b']}` vs `{c['a']}`", units.get(c["metric"], c["metric"]), f"{c['difference']:+.2f}",
+             f"{c['threshold']:.2f}", words.get(c["verdict"], c["verdict"])] for c in comparisons]
+    return markdown_table([f"{b_label} vs {a_label}", "metric", "difference", "threshold", "verdict"], body)

@@ -1,0 +1,30 @@
+"""Figure conventions shared by the notebooks: a preset looks the same everywhere, and no two presets
+that compute different functions look alike."""
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from mbsnet import presets  # noqa: E402
+from mbsnet.experiments.ladder.measure import same_function_key  # noqa: E402
+from mbsnet.plots import PRESET_COLORS, preset_color, preset_marker  # noqa: E402
+
+
+def test_every_preset_has_its_own_colour_and_marker():
+    for name in presets.names():
+        assert name in PRESET_COLORS and preset_marker(name) != "."
+    assert preset_color("not a preset") == "0.5"
+
+
+def test_presets_that_compute_different_functions_never_share_a_colour():
+    names = presets.names()
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if same_function_key(a) != same_function_key(b):
+                assert preset_color(a) != preset_color(b), (a, b)
+
+
+def test_red_and_green_are_the_seed_and_the_final_model():
+    assert preset_color("seed") == "#c0392b" and preset_color("final") == "#1e8449"
+    others = {preset_color(n) for n in presets.names()
+              if same_function_key(n) not in (same_function_key("seed"), same_function_key("final"))}
+    assert not others & {"#c0392b", "#1e8449"}
