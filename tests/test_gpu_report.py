@@ -144,3 +144,36 @@ def test_the_device_interface_without_cuda():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             CudaDevice()
+
+
+def test_predictions_in_worker_processes_equal_the_in_process_ones():
+    from mbsnet.experiments.gpu_report import Predictions
+
+    jobs = {("tiny", 1): (TINY, 1)}
+    pool = Predictions(jobs, SECONDS, workers=1)
+    try:
+        assert pool.get(("tiny", 1))["peak_bytes"] == Predictions(jobs, SECONDS).get(("tiny", 1))["peak_bytes"]
+    finally:
+        pool.close()
+
+
+def test_the_cli_passes_its_options_to_the_report(monkeypatch, tmp_path, capsys):
+    """The command on a (pretended) GPU machine: what it hands to gpu_report, and its one line."""
+    from mbsnet.cli import main
+    from mbsnet.experiments import gpu_report as module
+
+    seen = {}
+
+    def fake(out, device, **kwargs):
+        seen.update(out=out, device=device, **kwargs)
+        return {"elapsed_s": 1.0, "device": {"name": "Pretend GPU"},
+                "parts": {"seed_b1": {"status": "done"}, "scan_bench": {"status": "skipped"}}}
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(module, "gpu_report", fake)
+    assert main(["gpu-report", "--out", str(tmp_path), "--presets", "seed,final", "--cap-gib", "6",
+                 "--budget-minutes", "2", "--workers", "0"]) == 0
+    assert seen["device"] == "cuda" and list(seen["configs"]) == ["seed", "final"]
+    assert seen["cap_bytes"] == 6 * GiB and seen["budget_s"] == 120 and seen["workers"] == 0
+    out = capsys.readouterr().out
+    assert "Pretend GPU" in out and "not complete: scan_bench" in out

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mbsnet.cli import COMMANDS, module_name
+from mbsnet.cli import COMMANDS
+from mbsnet.cli import module_name as command_module
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mbsnet"
 MAX_LINES = 350
@@ -77,7 +78,7 @@ def test_the_library_never_imports_the_cli_or_argparse():
 
 def test_each_subcommand_is_one_module_of_the_cli_package():
     for name in COMMANDS:
-        path = PACKAGE / "cli" / f"{module_name(name)}.py"
+        path = PACKAGE / "cli" / f"{command_module(name)}.py"
         functions = {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
         assert {"add_arguments", "run"} <= functions, name
 
