@@ -40,7 +40,9 @@ def _worker(rank, world, port, out):
     from mbsnet import distributed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank), GLOO_SOCKET_IFNAME="lo")
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    if os.path.exists("/sys/class/net/lo"):       # gloo on the loopback interface, whatever the hostname
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
     me = distributed.init_from_env(timeout_minutes=2)
     assert (me.rank, me.world_size) == (rank, world) and torch.distributed.get_backend() == "gloo"
@@ -50,8 +52,11 @@ def _worker(rank, world, port, out):
     distributed.shutdown()
 
 
-def run_two_processes(out, limit_s=150):
-    context = mp.spawn(_worker, args=(2, free_port(), str(out)), nprocs=2, join=False)
+def start_two_processes(out):
+    return mp.spawn(_worker, args=(2, free_port(), str(out)), nprocs=2, join=False)
+
+
+def wait_for(context, limit_s=150):
     deadline = time.monotonic() + limit_s
     while not context.join(timeout=2):
         if time.monotonic() > deadline:
@@ -68,9 +73,15 @@ def read_log(path):
 @pytest.fixture(scope="module")
 def two_and_one(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    run_two_processes(out)
+    context = start_two_processes(out)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    single, _ = train_model(TINY, dataset(), **SETTINGS, out=out / "single", device="cpu", progress=False)
+    try:            # the one-process reference, while the two start up
+        single, _ = train_model(TINY, dataset(), **SETTINGS, out=out / "single", device="cpu",
+                                progress=False)
+    finally:
+        torch.set_num_threads(threads)
+        wait_for(context)
     return out, single
 
 
