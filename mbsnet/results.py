@@ -67,9 +67,10 @@ def load_result(name: str, results_dir=None) -> dict:
 
 
 def stored_gpu_results(results_dir=None) -> list[dict]:
-    """GPU measurements stored as results/gpu_memory_*.json (written by `python -m mbsnet memory
-    --measure --out ...` on a machine with a GPU; each with provenance: device, date, commit,
-    command), oldest first. Empty when no GPU run has been stored yet."""
+    """GPU measurements stored as results/gpu_memory_*.json (written by `python -m mbsnet
+    gpu-report`, or `memory --measure --out ...`, on a machine with a GPU; each with provenance:
+    device, date, commit, command), oldest first. Each is {"measured", "predicted", "oom",
+    "provenance", "path"}. Empty when no GPU run has been stored yet."""
     root = Path(results_dir) if results_dir else RESULTS_DIR
     found = []
     for path in sorted(root.glob("gpu_memory_*.json")):
@@ -78,3 +79,24 @@ def stored_gpu_results(results_dir=None) -> list[dict]:
             record["path"] = str(path)
             found.append(record)
     return sorted(found, key=lambda r: r.get("provenance", {}).get("date", ""))
+
+
+GPU_REPORT_FILES = {"report": "gpu_report.json", "ladder": "gpu_ladder.json",
+                    "scan_bench": "gpu_scan_bench.json"}
+
+
+def stored_gpu_report(results_dir=None) -> dict:
+    """The other files of `python -m mbsnet gpu-report` that exist under results/:
+    {"report": summary, "ladder": {"rows": [{preset, predicted_gib, peak_gib, step_s_median, ...}]},
+    "scan_bench": bench_scan's result on the GPU}, each with its provenance and "path". Files
+    measured on a CPU (device "cpu") are left out; empty when none is stored."""
+    root = Path(results_dir) if results_dir else RESULTS_DIR
+    found = {}
+    for key, name in GPU_REPORT_FILES.items():
+        path = root / name
+        if path.exists():
+            record = json.loads(path.read_text())
+            device = record.get("device", "cpu")
+            if (device.get("name") if isinstance(device, dict) else device) != "cpu":
+                found[key] = {**record, "path": str(path)}
+    return found

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mbsnet import distributed
 from mbsnet.checkpoint import CheckpointError, atomic_save, read_checkpoint, set_rng_states, training_state
 from mbsnet.config import MBSNetConfig
 from mbsnet.data.audio import istft, stft
@@ -227,7 +228,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
                                   seed=seed, lr=lr, weights=weights)
     if len(dataset) == 0:
         raise InputError("dataset is empty")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rank = distributed.current()            # under torchrun: one of N processes (mbsnet.distributed)
+    device = rank.device(device)
     out = Path(out) if out is not None else None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
     if out is not None:
@@ -252,25 +254,27 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         start = int(state["step"])
         s = TrainSettings.from_dict({**state["train"], "steps": s.steps})
 
-    logs = _Logs(out, start)
+    rank.check_batch(s.batch_size)
+    net = rank.wrap(model)                  # DistributedDataParallel under torchrun, else the model
+    logs = _Logs(out if rank.is_main else None, start)
     history: list[dict] = []
     last_save = time.monotonic()
     t0 = time.monotonic()
 
     def save(step):
         nonlocal last_save
-        if ckpt_path is not None:
+        if ckpt_path is not None and rank.is_main:
             atomic_save(training_state(model, optimizer, step, s.to_dict(), command), ckpt_path)
             last_save = time.monotonic()
 
     bar = tqdm(range(start, s.steps), desc=f"train {cfg.name}", initial=start, total=s.steps,
-               disable=not progress, dynamic_ncols=True)
+               disable=not progress or not rank.is_main, dynamic_ncols=True)
     for step in bar:
         t_step = time.monotonic()
-        clean, noisy = (x.to(device) for x in make_batch(dataset, step, s, cfg.sample_rate))
+        clean, noisy = rank.shard(*(x.to(device) for x in make_batch(dataset, step, s, cfg.sample_rate)))
         lr_now = learning_rate(step, s)
         try:
-            row = train_step(model, optimizer, clean, noisy, s, lr_now)
+            row = rank.mean(train_step(net, optimizer, clean, noisy, s, lr_now))
         except TrainingDiverged as exc:
             where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path and ckpt_path.exists()
                      else "no checkpoint was written")
@@ -284,7 +288,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         logs.step(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr_now:.2e}")
         done = step + 1
-        if eval_pairs is not None and eval_every and (done % eval_every == 0 or done == s.steps):
+        if rank.is_main and eval_pairs is not None and eval_every and (done % eval_every == 0 or done == s.steps):
             result = {"step": done, "eval": evaluate_model(model, eval_pairs)}
             history.append(result)
             logs.evaluation(result)
@@ -296,7 +300,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         if stop_after is not None and done >= stop_after:
             break
     bar.close()
-    if out is not None:
+    if out is not None and rank.is_main:
         steps_rows = [h for h in history if "loss" in h]
         save_result(out / "summary.json", {"config": cfg.to_dict(), "train": s.to_dict(),
                                            "steps_run": len(steps_rows), "final_step": s.steps,

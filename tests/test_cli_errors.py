@@ -129,6 +129,18 @@ CASES = {
         ("anchors --no-rtf --out {tmp}", "is a folder; give a file name"),
         ("anchors --no-rtf --out " + UNWRITABLE + "/a.json", "cannot write --out"),
     ],
+    "gpu-report": [
+        ("gpu-report --presets seed,nope", "unknown preset 'nope'"),
+        ("gpu-report --cap-gib 0", "--cap-gib: must be a number > 0"),
+        ("gpu-report --budget-minutes -1", "--budget-minutes: must be a number > 0"),
+        ("gpu-report --repeats 0", "--repeats: must be a positive integer"),
+        ("gpu-report --workers -1", "--workers: must be an integer >= 0"),
+        ("gpu-report --seconds 0.001 --out {tmp}/r", "too short"),
+        ("gpu-report --out {file}", "is a file, not a folder"),
+        ("gpu-report --out " + UNWRITABLE + "/r", "cannot write --out"),
+    ] + ([] if torch.cuda.is_available() else [      # on a GPU machine this would run the report
+        ("gpu-report --out {tmp}/r", "gpu-report needs a CUDA GPU"),
+    ]),
 }
 ALL = [(command, argv, expected) for command, cases in CASES.items() for argv, expected in cases]
 
@@ -179,7 +191,8 @@ def test_every_subcommand_has_bad_input_cases():
 
 
 @pytest.mark.parametrize("argv", [["memory", "--preset", "nope"],
-                                  ["train", "--data", "voicebank:/nonexistent", "--out", "run"]])
+                                  ["train", "--data", "voicebank:/nonexistent", "--out", "run"]]
+                         + ([] if torch.cuda.is_available() else [["gpu-report", "--out", "run"]]))
 def test_the_module_prints_one_line_and_exits_2(argv, tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     done = subprocess.run([sys.executable, "-m", "mbsnet", *argv], capture_output=True, text=True,

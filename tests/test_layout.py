@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mbsnet.cli import COMMANDS
+from mbsnet.cli import module_name as command_module
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mbsnet"
 MAX_LINES = 350
@@ -77,13 +78,13 @@ def test_the_library_never_imports_the_cli_or_argparse():
 
 def test_each_subcommand_is_one_module_of_the_cli_package():
     for name in COMMANDS:
-        path = PACKAGE / "cli" / f"{name}.py"
+        path = PACKAGE / "cli" / f"{command_module(name)}.py"
         functions = {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
         assert {"add_arguments", "run"} <= functions, name
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["params", "--help"], ["memory", "--help"], ["train", "--help"],
-                                  ["anchors", "--help"], ["data", "--help"]])
+                                  ["anchors", "--help"], ["data", "--help"], ["gpu-report", "--help"]])
 def test_help_does_not_import_torch(argv):
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "mbsnet", *argv],
                           capture_output=True, text=True, timeout=60)

@@ -21,7 +21,7 @@ import sys
 from mbsnet.cli.checks import UsageError
 from mbsnet.errors import InputError
 
-COMMANDS = {   # name -> help; the subcommand lives in mbsnet.cli.<name>
+COMMANDS = {   # name -> help; the subcommand lives in mbsnet.cli.<module_name(name)>
     "params": "parameter counts per component for a preset",
     "memory": "predicted CUDA training peak; fits / max batch for a GPU",
     "bench": "benchmarks (e.g. `bench scan`): time and saved memory",
@@ -31,6 +31,7 @@ COMMANDS = {   # name -> help; the subcommand lives in mbsnet.cli.<name>
     "enhance": "enhance a wav file: enhance IN.wav OUT.wav",
     "evaluate": "PESQ / STOI / SI-SDR of a checkpoint vs noisy and a baseline",
     "anchors": "PESQ / STOI / SI-SDR and RTF of the pretrained anchors (GTCRN, DeepFilterNet3, RNNoise)",
+    "gpu-report": "on a CUDA GPU: every GPU measurement of the book in one run (results/gpu_*.json)",
 }
 
 
@@ -46,13 +47,18 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def module_name(command: str) -> str:
+    """The module of a subcommand: `gpu-report` lives in mbsnet.cli.gpu_report."""
+    return command.replace("-", "_")
+
+
 def build_parser() -> Parser:
     """The parser of every subcommand (imports no torch)."""
     parser = Parser(prog="python -m mbsnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(f"mbsnet.cli.{name}")
+        module = importlib.import_module(f"mbsnet.cli.{module_name(name)}")
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -1,4 +1,9 @@
-"""`python -m mbsnet train`: train a preset on corpus v2 or v3 or VoiceBank-DEMAND, with checkpoints and resume."""
+"""`python -m mbsnet train`: train a preset on corpus v2 or v3 or VoiceBank-DEMAND, with checkpoints and resume.
+
+On several GPUs (or CPU processes) the same command runs under torchrun,
+`torchrun --nproc_per_node 2 -m mbsnet train ...`: --batch is then the global batch, split
+across the processes (mbsnet.distributed).
+"""
 from __future__ import annotations
 
 import sys
@@ -49,6 +54,7 @@ def run(args) -> int:
 
     import torch
 
+    from mbsnet import distributed
     from mbsnet.checkpoint import warm_start_model
     from mbsnet.data.datasets import open_dataset
     from mbsnet.losses import LossWeights
@@ -56,12 +62,18 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    rank = distributed.init_from_env()     # under torchrun: DistributedDataParallel, rank 0 writes
+    rank.check_batch(args.batch)
     model = warm_start_model(args.init, cfg) if args.init else None    # before a corpus is generated
+    if not rank.is_main:
+        rank.barrier()                         # rank 0 generates a missing corpus, the others then read it
     dataset = open_dataset(args.data, "train")
     eval_pairs = None
     if args.eval_every:
         test = open_dataset(args.data, "test")
         eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
+    if rank.is_main:
+        rank.barrier()
     weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
     command = getattr(args, "command_line", None)
     try:
@@ -72,5 +84,8 @@ def run(args) -> int:
     except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:   # the run failed, not its input
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"done: checkpoint and logs in {args.out}")
+    finally:
+        distributed.shutdown()
+    if rank.is_main:
+        print(f"done: checkpoint and logs in {args.out}")
     return 0

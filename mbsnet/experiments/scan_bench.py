@@ -45,19 +45,30 @@ def scan_function(method: str, chunk_size: int = 64):
     return lambda **x: selective_scan(**x, delta_softplus=True, method=method, chunk_size=chunk_size)
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _forward_backward(fn, inputs, grad_out) -> float:
     for v in inputs.values():
         v.grad = None
+    device = grad_out.device
+    _synchronize(device)
     t0 = time.perf_counter()
     fn(**inputs).backward(grad_out)
+    _synchronize(device)                  # CUDA runs asynchronously: wait before reading the clock
     return time.perf_counter() - t0
 
 
 def bench_shape(shape: ScanShape, methods, repeats: int = 5, chunk_size: int = 64,
-                warmup: int = 1) -> dict:
-    """Median forward+backward seconds and saved-activation bytes of each method at `shape`."""
-    inputs = scan_inputs(shape)
-    grad_out = torch.randn(shape.b, shape.l, shape.d, generator=torch.Generator().manual_seed(1))
+                warmup: int = 1, device=None) -> dict:
+    """Median forward+backward seconds and saved-activation bytes of each method at `shape`,
+    on `device` (default the CPU; on CUDA each run is timed between two synchronizations)."""
+    device = torch.device(device or "cpu")
+    inputs = {k: v.detach().to(device).requires_grad_(True) for k, v in scan_inputs(shape).items()}
+    grad_out = torch.randn(shape.b, shape.l, shape.d,
+                           generator=torch.Generator().manual_seed(1)).to(device)
     fns = {m: scan_function(m, chunk_size) for m in methods}
     saved = {m: saved_tensor_bytes(lambda m=m: fns[m](**inputs)) for m in methods}
     times = {m: [] for m in methods}

@@ -5,6 +5,7 @@
     step      the training step that is traced (loss, optimizer, inputs)
     predict   predict_peak and its MemoryReport; torch's MemTracker as an independent check
     measure   measure_peak / reproduce_oom on a real device
+    devices   where a measured step runs: CudaDevice, or TrackedCpuDevice (the tracker as memory reader)
     gpus      GPU budgets by name (no torch needed)
     budget    fits / affine_in_batch / max_batch (a named GPU) / max_batch_for_bytes (any capacity)
     formula   the closed-form memory math of MBS-Net
