@@ -51,6 +51,8 @@ CASES = {
         ("bench scan --repeats 0", "--repeats: must be a positive integer"),
         ("bench scan --chunk-size -1", "--chunk-size: must be a positive integer"),
         ("bench scan --threads -1", "--threads: must be an integer >= 0"),
+        ("bench scan --methods fast,recompute", "--methods: unknown method(s) fast"),
+        ("bench scan --methods ,", "--methods: unknown method(s)"),
         ("bench scan --out " + UNWRITABLE + "/b.json", "cannot create files in /proc"),
         ("bench scan --out {file}/b.json", "is a file, not a folder"),
     ],

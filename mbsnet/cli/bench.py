@@ -1,9 +1,24 @@
 """`python -m mbsnet bench scan`: time and saved memory of every scan method, side by side."""
 from __future__ import annotations
 
+import argparse
+
 from mbsnet.cli.checks import check_output_file, non_negative_int, positive_int
 from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
+
+# the names of mbsnet.experiments.scan_bench.BENCH_METHODS (that module imports torch)
+BENCH_METHODS = ("sequential", "chunked", "recompute", "compiled", "mambapy")
+
+
+def method_list(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated benchmark methods -> a tuple."""
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in BENCH_METHODS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {','.join(unknown) or repr(text)}; "
+                                         f"choose from {','.join(BENCH_METHODS)}")
+    return names
 
 
 def add_arguments(parser) -> None:
@@ -15,6 +30,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-sequential-length", type=non_negative_int, default=4096,
                         help="skip the (slow) sequential scan above this length")
     parser.add_argument("--quick", action="store_true", help="smaller shapes, for a fast look")
+    parser.add_argument("--methods", type=method_list, default=None,
+                        help="comma-separated methods to time (default: all of "
+                             f"{','.join(BENCH_METHODS)})")
+    parser.add_argument("--cases", help="comma-separated parts of case names to keep, e.g. 'seed temporal'")
     parser.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: leave as is)")
     parser.add_argument("--out",
                         help="store the result as JSON with provenance (e.g. results/bench_scan_cpu.json)")
@@ -31,8 +50,9 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
     result = bench_scan(args.repeats, args.chunk_size, args.quick, args.batch,
-                        args.max_sequential_length)
+                        args.max_sequential_length, methods=args.methods or BENCH_METHODS, cases=cases)
     result["table"] = ratio_table(result)
     if args.out:
         save_result(args.out, result)
