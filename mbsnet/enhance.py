@@ -26,6 +26,23 @@ OVERLAP_SECONDS = 0.5
 PROGRESS_SECONDS = 30.0      # enhance_long shows a progress bar from this length on
 
 
+def set_scan_method(model, method: str):
+    """Run every Mamba block of `model` with scan `method` (one of SCAN_METHODS; all compute the
+    same function) -> model. For inference only: the checkpoint's config keeps its own method."""
+    from mbsnet.config import SCAN_METHODS
+    from mbsnet.model import MambaBlock
+
+    if method not in SCAN_METHODS:
+        raise ValueError(f"unknown scan method {method!r}; choose one of {SCAN_METHODS}")
+    for block in model.modules():
+        if isinstance(block, MambaBlock):
+            if block.scan_options and method != block.scan_method:
+                raise ValueError(f"this model's scan has options {block.scan_options} "
+                                 f"(the authors' clamps): only {block.scan_method!r} computes them")
+            block.scan_method = method
+    return model
+
+
 @torch.no_grad()
 def enhance_waveform(model, wav) -> torch.Tensor:
     """Enhance a waveform with `model`: STFT -> model -> iSTFT, same length as the input.
@@ -86,9 +103,15 @@ def enhance_long(model, wav, chunk_seconds: float = CHUNK_SECONDS,
 
 
 def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = CHUNK_SECONDS,
-                 verbose: bool = True, progress=None) -> dict:
-    """Enhance wav `src` into `dst` (same sample rate as `src`) -> info about what was done."""
+                 verbose: bool = True, progress=None, scan_method=None) -> dict:
+    """Enhance wav `src` into `dst` (same sample rate as `src`) -> info about what was done.
+
+    progress: see enhance_long. scan_method: run the model's scans with this method (all compute
+    the same function; default: the checkpoint's).
+    """
     model = model or load_model(checkpoint)
+    if scan_method:
+        set_scan_method(model, scan_method)
     rate = model.cfg.sample_rate
     wav, info = load_wav(src, rate, mono=True)
     if len(wav) == 0:

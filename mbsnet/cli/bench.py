@@ -1,9 +1,11 @@
-"""`python -m mbsnet bench scan`: time and saved memory of every scan method, side by side."""
+"""`python -m mbsnet bench scan|enhance`: every scan method side by side; enhance's real-time factor and memory."""
 from __future__ import annotations
 
 import argparse
 
-from mbsnet.cli.checks import check_output_file, non_negative_int, positive_int
+from mbsnet.cli.checks import (check_input_file, check_output_file, non_negative_int, positive_float,
+                               positive_int)
+from mbsnet.config import SCAN_METHODS
 from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
@@ -21,8 +23,18 @@ def method_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def length_list(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated audio lengths in seconds (each > 0) -> a tuple."""
+    lengths = tuple(positive_float(s.strip()) for s in text.split(",") if s.strip())
+    if not lengths:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}")
+    return lengths
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("what", choices=["scan"], help="which benchmark to run")
+    parser.add_argument("what", choices=["scan", "enhance"],
+                        help="scan: every scan method, forward + backward; enhance: real-time factor "
+                             "and peak memory of `enhance` on generated audio")
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per method (median)")
     parser.add_argument("--chunk-size", type=positive_int, default=64,
                         help="chunk length T of the chunked scans")
@@ -34,7 +46,14 @@ def add_arguments(parser) -> None:
                         help="comma-separated methods to time (default: all of "
                              f"{','.join(BENCH_METHODS)})")
     parser.add_argument("--cases", help="comma-separated parts of case names to keep, e.g. 'seed temporal'")
-    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--lengths", type=length_list, default=None,
+                        help="enhance: seconds of audio, comma-separated (default 10,60,600)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="enhance: checkpoint (default: the shipped final model)")
+    parser.add_argument("--scan", choices=SCAN_METHODS, default=None,
+                        help="enhance: run the model with this scan method (default: the checkpoint's)")
+    parser.add_argument("--threads", type=non_negative_int, default=0,
+                        help="torch threads (0: leave as is; enhance: 1)")
     parser.add_argument("--out",
                         help="store the result as JSON with provenance (e.g. results/bench_scan_cpu.json)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -43,6 +62,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if args.out:
         check_output_file(args.out)
+    if args.what == "enhance":
+        return _run_enhance(args)
 
     import torch
 
@@ -62,4 +83,20 @@ def run(args) -> int:
         print(format_table(result["table"]))
         for s in result["skipped"]:
             print(f"skipped: {s}")
+    return 0
+
+
+def _run_enhance(args) -> int:
+    if args.checkpoint:
+        check_input_file(args.checkpoint, "--checkpoint")
+
+    from mbsnet.experiments.enhance_bench import BENCH_LENGTHS, bench_enhance, format_enhance_table
+
+    result = bench_enhance(args.lengths or BENCH_LENGTHS, args.threads or 1, args.checkpoint, args.scan)
+    if args.out:
+        save_result(args.out, result)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_enhance_table(result))
     return 0
