@@ -5,6 +5,9 @@ white noise at 5 dB SNR, 16 kHz) is written to a temporary folder. A fresh child
 then does what `python -m mbsnet enhance` does: set the torch threads, load the checkpoint, run
 enhance_file (read, the model in overlapping chunks, write). The child reports
 - "seconds": wall seconds of enhance_file, and "rtf" = seconds / audio seconds (real-time factor);
+  "cpu_seconds" and "rtf_cpu" the same in CPU seconds of the child (all its threads): on a shared
+  machine, where other jobs stretch the wall clock, the CPU time of a one-thread run is the
+  steadier measure of the compute;
 - "peak_rss_bytes": its peak resident memory over its whole life (resource.getrusage ru_maxrss),
   and "rss_before_bytes": the same peak just before enhance_file (imports and the model loaded),
   so that peak - before is what the enhancing itself added.
@@ -37,10 +40,11 @@ if args["scan_method"]:
     set_scan_method(model, args["scan_method"])
 kw = {"progress": False} if "progress" in inspect.signature(enhance_file).parameters else {}
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 info = enhance_file(args["src"], args["dst"], model=model, verbose=False, **kw)
-seconds = time.perf_counter() - t0
-print(json.dumps({"seconds": seconds, "samples": info["samples"], "rss_before_bytes": before,
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "samples": info["samples"],
+                  "rss_before_bytes": before,
                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "threads": torch.get_num_threads(), "scan_method": model.cfg.scan_method
                   if not args["scan_method"] else args["scan_method"]}))
@@ -82,7 +86,8 @@ def bench_length(seconds: float, threads: int = 1, checkpoint=None, scan_method=
         if done.returncode != 0:
             raise RuntimeError(f"bench enhance child failed ({done.returncode}): {done.stderr[-2000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
-    out.update(audio_seconds=seconds, rtf=out["seconds"] / seconds)
+    out.update(audio_seconds=seconds, rtf=out["seconds"] / seconds,
+               rtf_cpu=out["cpu_seconds"] / seconds)
     if out["samples"] != int(round(seconds * 16_000)):
         raise RuntimeError(f"enhance wrote {out['samples']} samples for {seconds} s of audio")
     return out
@@ -104,8 +109,10 @@ def format_enhance_table(result: dict) -> str:
     from mbsnet.units import MiB
 
     lines = [f"enhance, {result['threads']} thread(s), scan {result['scan_method']!r}",
-             f"    {'audio s':>8} {'compute s':>10} {'RTF':>7} {'peak RSS MiB':>13} {'before MiB':>11}"]
+             f"    {'audio s':>8} {'wall s':>8} {'RTF':>7} {'CPU s':>8} {'RTF CPU':>8} "
+             f"{'peak RSS MiB':>13} {'before MiB':>11}"]
     for r in result["runs"]:
-        lines.append(f"    {r['audio_seconds']:8.0f} {r['seconds']:10.2f} {r['rtf']:7.3f} "
+        lines.append(f"    {r['audio_seconds']:8.0f} {r['seconds']:8.2f} {r['rtf']:7.3f} "
+                     f"{r['cpu_seconds']:8.2f} {r['rtf_cpu']:8.3f} "
                      f"{r['peak_rss_bytes'] / MiB:13.0f} {r['rss_before_bytes'] / MiB:11.0f}")
     return "\n".join(lines)
