@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-SCAN_METHODS = ("sequential", "chunked", "recompute")
+SCAN_METHODS = ("sequential", "chunked", "recompute", "compiled")
 DIRECTIONS = ("bi", "uni")
 ENCODERS = ("separate", "shared")
 OUTPUT_NETS = ("mlp", "linear")

@@ -23,6 +23,24 @@ from mbsnet.errors import InputError
 
 CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 0.5
+PROGRESS_SECONDS = 30.0      # enhance_long shows a progress bar from this length on
+
+
+def set_scan_method(model, method: str):
+    """Run every Mamba block of `model` with scan `method` (one of SCAN_METHODS; all compute the
+    same function) -> model. For inference only: the checkpoint's config keeps its own method."""
+    from mbsnet.config import SCAN_METHODS
+    from mbsnet.model import MambaBlock
+
+    if method not in SCAN_METHODS:
+        raise ValueError(f"unknown scan method {method!r}; choose one of {SCAN_METHODS}")
+    for block in model.modules():
+        if isinstance(block, MambaBlock):
+            if block.scan_options and method != block.scan_method:
+                raise ValueError(f"this model's scan has options {block.scan_options} "
+                                 f"(the authors' clamps): only {block.scan_method!r} computes them")
+            block.scan_method = method
+    return model
 
 
 @torch.no_grad()
@@ -48,11 +66,14 @@ def enhance_waveform(model, wav) -> torch.Tensor:
 
 
 def enhance_long(model, wav, chunk_seconds: float = CHUNK_SECONDS,
-                 overlap_seconds: float = OVERLAP_SECONDS) -> np.ndarray:
+                 overlap_seconds: float = OVERLAP_SECONDS, progress=None) -> np.ndarray:
     """Enhance a waveform (s,) of any length in overlapping chunks -> float32 (s,).
 
     Chunks of `chunk_seconds` overlap by `overlap_seconds`; in each overlap the outputs are
-    cross-faded with linear ramps that sum to one. Peak memory is that of one chunk.
+    cross-faded with linear ramps that sum to one. Peak memory is that of one chunk (plus the
+    input and output waveforms, 4 bytes a sample each). A waveform no longer than one chunk is
+    processed whole. progress: a tqdm bar over the chunks (None: only for inputs of at least
+    PROGRESS_SECONDS).
     """
     wav = np.asarray(wav, dtype=np.float32)
     if wav.ndim != 1:
@@ -65,23 +86,32 @@ def enhance_long(model, wav, chunk_seconds: float = CHUNK_SECONDS,
         raise ValueError(f"need 0 <= overlap_seconds < chunk_seconds, got {overlap_seconds}, {chunk_seconds}")
     if len(wav) <= chunk:
         return enhance_waveform(model, wav).numpy()
-    out = np.zeros(len(wav), dtype=np.float64)
-    ramp = np.linspace(0.0, 1.0, overlap + 2)[1:-1]
-    for start in range(0, len(wav) - overlap, chunk - overlap):
-        piece = wav[start:start + chunk]
-        weight = np.ones(len(piece))
+    from tqdm.auto import tqdm
+
+    out = np.zeros(len(wav), dtype=np.float32)
+    ramp = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
+    starts = range(0, len(wav) - overlap, chunk - overlap)
+    show = len(wav) >= PROGRESS_SECONDS * rate if progress is None else progress
+    for start in tqdm(starts, desc="enhance", unit="chunk", disable=not show):
+        piece = enhance_waveform(model, wav[start:start + chunk]).numpy()
         if start > 0:
-            weight[:overlap] = ramp
+            piece[:overlap] *= ramp
         if start + chunk < len(wav):
-            weight[-overlap:] = ramp[::-1]
-        out[start:start + len(piece)] += weight * enhance_waveform(model, piece).numpy()
-    return out.astype(np.float32)
+            piece[-overlap:] *= ramp[::-1]
+        out[start:start + len(piece)] += piece
+    return out
 
 
 def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = CHUNK_SECONDS,
-                 verbose: bool = True) -> dict:
-    """Enhance wav `src` into `dst` (same sample rate as `src`) -> info about what was done."""
+                 verbose: bool = True, progress=None, scan_method=None) -> dict:
+    """Enhance wav `src` into `dst` (same sample rate as `src`) -> info about what was done.
+
+    progress: see enhance_long. scan_method: run the model's scans with this method (all compute
+    the same function; default: the checkpoint's).
+    """
     model = model or load_model(checkpoint)
+    if scan_method:
+        set_scan_method(model, scan_method)
     rate = model.cfg.sample_rate
     wav, info = load_wav(src, rate, mono=True)
     if len(wav) == 0:
@@ -95,7 +125,7 @@ def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = C
         notes.append(f"short input ({len(wav)} samples) padded internally to {model.cfg.n_fft}")
     if not np.any(wav):
         notes.append("input is silent; output is silent")
-    enhanced = enhance_long(model, wav, chunk_seconds)
+    enhanced = enhance_long(model, wav, chunk_seconds, progress=progress)
     if info["resampled"]:
         enhanced = resample(enhanced, rate, info["original_rate"])
         n_out = int(round(len(wav) * info["original_rate"] / rate))

@@ -22,21 +22,27 @@ def test_seed_shapes_are_the_seed_scans():
 
 
 def test_bench_shape_and_ratio_table():
-    result = {"cases": [bench.bench_shape(ScanShape("tiny", 2, 20, 4, 3), bench.BENCH_METHODS,
+    methods = [m for m in bench.BENCH_METHODS if m != "compiled"]    # compiling: test_scan_compiled
+    result = {"cases": [bench.bench_shape(ScanShape("tiny", 2, 20, 4, 3), methods,
                                           repeats=1, chunk_size=8, warmup=0)]}
     case = result["cases"][0]
-    assert set(case["methods"]) == set(bench.BENCH_METHODS)
+    assert set(case["methods"]) == set(methods)
+    assert all(r["max_rel_error"] < 1e-4 for r in case["methods"].values())
     assert case["methods"]["recompute"]["saved_bytes"] < case["methods"]["sequential"]["saved_bytes"]
     row = bench.ratio_table(result)[0]
-    assert row["recompute s"] > 0 and "mambapy/recompute" in row
+    assert row["recompute s"] > 0 and "mambapy/recompute" in row and "mambapy/sequential" in row
+    assert row["recompute first call s"] > 0
     assert "recompute saved MiB" in bench.format_table([row])
 
 
 def test_cli_arguments():
     parser = argparse.ArgumentParser()
     bench_cli.add_arguments(parser)
-    args = parser.parse_args(["scan", "--quick", "--repeats", "3", "--json"])
+    args = parser.parse_args(["scan", "--quick", "--repeats", "3", "--json", "--methods",
+                              "compiled,mambapy", "--cases", "seed temporal"])
     assert args.what == "scan" and args.quick and args.repeats == 3
+    assert args.methods == ("compiled", "mambapy") and args.cases == "seed temporal"
+    assert bench_cli.BENCH_METHODS == bench.BENCH_METHODS
     with pytest.raises(SystemExit):
         parser.parse_args(["memory"])
     with pytest.raises(ValueError, match="unknown method"):

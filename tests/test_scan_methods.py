@@ -190,3 +190,35 @@ def test_bad_shapes_are_named(field):
     x[field] = x[field][..., :1]
     with pytest.raises(ValueError, match=f"{field} must"):
         selective_scan(**x, method="recompute")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_inference_path_matches_training_path(method, monkeypatch):
+    """Under torch.no_grad() (or with no input requiring grad) the scan is a plain forward that
+    keeps nothing for backward (recompute never enters its autograd Function, which would keep the
+    chunk-start states); its values equal the training path's within float tolerance."""
+    from mbsnet.scan.recompute import RecomputeScan
+
+    x = random_inputs(3, 45, 6, 4, seed=4)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in x.items()}
+    trained = selective_scan(**leaves, delta_softplus=True, method=method, chunk_size=16)
+    assert trained.grad_fn is not None
+    monkeypatch.setattr(RecomputeScan, "apply", None)          # the training path is off now
+    with torch.no_grad():
+        inferred = selective_scan(**leaves, delta_softplus=True, method=method, chunk_size=16)
+    plain = selective_scan(**x, delta_softplus=True, method=method, chunk_size=16)
+    for y in (inferred, plain):
+        assert y.grad_fn is None
+        torch.testing.assert_close(y, trained.detach(), rtol=1e-6, atol=1e-6)
+
+
+def test_ci_runs_the_compiled_tests():
+    """The compiled scan's tests carry a registered marker, and `make test-unit` (CI) deselects nothing."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    assert '"compiled:' in (root / "pyproject.toml").read_text()
+    recipe = (root / "Makefile").read_text().split("\ntest-unit:")[1].split("\n\n")[0]
+    args = recipe.split("-m pytest", 1)[1]
+    assert " -m " not in args and "compiled" not in args and args.rstrip().endswith("tests")
+    assert "pytest.mark.compiled" in (root / "tests" / "test_scan_compiled.py").read_text()

@@ -1,13 +1,40 @@
-"""`python -m mbsnet bench scan`: time and saved memory of every scan method, side by side."""
+"""`python -m mbsnet bench scan|enhance`: every scan method side by side; enhance's real-time factor and memory."""
 from __future__ import annotations
 
-from mbsnet.cli.checks import check_output_file, non_negative_int, positive_int
+import argparse
+
+from mbsnet.cli.checks import (check_input_file, check_output_file, non_negative_int, positive_float,
+                               positive_int)
+from mbsnet.config import SCAN_METHODS
 from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
+# the names of mbsnet.experiments.scan_bench.BENCH_METHODS (that module imports torch)
+BENCH_METHODS = ("sequential", "chunked", "recompute", "compiled", "mambapy")
+
+
+def method_list(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated benchmark methods -> a tuple."""
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in BENCH_METHODS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {','.join(unknown) or repr(text)}; "
+                                         f"choose from {','.join(BENCH_METHODS)}")
+    return names
+
+
+def length_list(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated audio lengths in seconds (each > 0) -> a tuple."""
+    lengths = tuple(positive_float(s.strip()) for s in text.split(",") if s.strip())
+    if not lengths:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}")
+    return lengths
+
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", choices=["scan"], help="which benchmark to run")
+    parser.add_argument("what", choices=["scan", "enhance"],
+                        help="scan: every scan method, forward + backward; enhance: real-time factor "
+                             "and peak memory of `enhance` on generated audio")
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per method (median)")
     parser.add_argument("--chunk-size", type=positive_int, default=64,
                         help="chunk length T of the chunked scans")
@@ -15,7 +42,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-sequential-length", type=non_negative_int, default=4096,
                         help="skip the (slow) sequential scan above this length")
     parser.add_argument("--quick", action="store_true", help="smaller shapes, for a fast look")
-    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--methods", type=method_list, default=None,
+                        help="comma-separated methods to time (default: all of "
+                             f"{','.join(BENCH_METHODS)})")
+    parser.add_argument("--cases", help="comma-separated parts of case names to keep, e.g. 'seed temporal'")
+    parser.add_argument("--lengths", type=length_list, default=None,
+                        help="enhance: seconds of audio, comma-separated (default 10,60,600)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="enhance: checkpoint (default: the shipped final model)")
+    parser.add_argument("--scan", choices=SCAN_METHODS, default=None,
+                        help="enhance: run the model with this scan method (default: the checkpoint's)")
+    parser.add_argument("--threads", type=non_negative_int, default=0,
+                        help="torch threads (0: leave as is; enhance: 1)")
     parser.add_argument("--out",
                         help="store the result as JSON with provenance (e.g. results/bench_scan_cpu.json)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -24,6 +62,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if args.out:
         check_output_file(args.out)
+    if args.what == "enhance":
+        return _run_enhance(args)
 
     import torch
 
@@ -31,8 +71,9 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
     result = bench_scan(args.repeats, args.chunk_size, args.quick, args.batch,
-                        args.max_sequential_length)
+                        args.max_sequential_length, methods=args.methods or BENCH_METHODS, cases=cases)
     result["table"] = ratio_table(result)
     if args.out:
         save_result(args.out, result)
@@ -42,4 +83,20 @@ def run(args) -> int:
         print(format_table(result["table"]))
         for s in result["skipped"]:
             print(f"skipped: {s}")
+    return 0
+
+
+def _run_enhance(args) -> int:
+    if args.checkpoint:
+        check_input_file(args.checkpoint, "--checkpoint")
+
+    from mbsnet.experiments.enhance_bench import BENCH_LENGTHS, bench_enhance, format_enhance_table
+
+    result = bench_enhance(args.lengths or BENCH_LENGTHS, args.threads or 1, args.checkpoint, args.scan)
+    if args.out:
+        save_result(args.out, result)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_enhance_table(result))
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from mbsnet.cli.checks import (UsageError, check_input_file, check_output_file, non_negative_int,
                                positive_float)
+from mbsnet.config import SCAN_METHODS
 
 
 def add_arguments(parser) -> None:
@@ -12,6 +13,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chunk-seconds", type=positive_float, default=None,
                         help="process long files in chunks of this length, bounded memory (default 8)")
     parser.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--scan", choices=SCAN_METHODS, default=None,
+                        help="scan method for the model (all compute the same function; default: the "
+                             "checkpoint's; 'compiled' compiles once, a minute, then runs faster)")
 
 
 def run(args) -> int:
@@ -27,6 +31,7 @@ def run(args) -> int:
                          f"between chunks, got {chunk_seconds:g}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=chunk_seconds)
+    info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=chunk_seconds,
+                        scan_method=args.scan)
     print(f"wrote {args.output} ({info['samples']} samples at {info['original_rate']} Hz)")
     return 0

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mbsnet.config import SCAN_METHODS
+from mbsnet.scan.compiled import compiled_scan
 from mbsnet.scan.recompute import recompute_scan
 
 
@@ -114,9 +115,11 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 
     Shapes: u, delta, z (b, l, d); A (d, n); B, C (b, l, n); D, delta_bias (d,) -> (b, l, d).
     method: one of SCAN_METHODS ("recompute" is exact and keeps O(b*l*d + b*(l/T)*d*n) bytes for
-    backward; "sequential" and "chunked" keep (b, l, d, n) tensors). chunk_size: chunk length T
-    for "chunked" and "recompute". method_options: `clamps=True` for "chunked" only (the authors'
-    clamps, see chunked_scan).
+    backward; "compiled" is the same scheme with torch.compile'd chunk kernels; "sequential" and
+    "chunked" keep (b, l, d, n) tensors). chunk_size: chunk length T for "chunked" and "recompute",
+    checkpoint interval for "compiled". method_options: `clamps=True` for "chunked" only (the
+    authors' clamps, see chunked_scan). Under torch.no_grad() (or when no input requires grad)
+    "recompute" and "compiled" run a plain forward that keeps nothing for backward.
     """
     _check_inputs(u, delta, A, B, C, D, z, delta_bias)
     if method not in SCAN_METHODS:
@@ -132,4 +135,6 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         return sequential_scan(*args)
     if method == "chunked":
         return chunked_scan(*args, chunk_size=chunk_size, **method_options)
+    if method == "compiled":
+        return compiled_scan(*args, chunk_size=chunk_size)
     return recompute_scan(*args, chunk_size=chunk_size)

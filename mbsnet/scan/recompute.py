@@ -56,42 +56,55 @@ def _chunk_states(dt, dtu, A, B, h0, dA, H):
         H[t].addcmul_(dA[t], H[t - 1])
 
 
+def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, T, keep_starts):
+    """The forward pass in chunks of T steps -> y (b, l, d) in u's dtype, and the chunk-start
+    states (chunks - 1, b, d, n) when keep_starts (else an empty tensor: nothing kept)."""
+    b, l, d = u.shape
+    n = A.shape[1]
+    starts = list(range(0, l, T))
+    f, dev = _compute_dtype(u), u.device
+    u_tm, B_tm, C_tm, A32 = _time_major(u, f), _time_major(B, f), _time_major(C, f), A.to(f)
+    dt = _raw_dt(delta, delta_bias, f)                                               # (l, b, d)
+    if delta_softplus:
+        dt = F.softplus(dt)
+    dtu = dt * u_tm
+    y = torch.empty(l, b, d, dtype=f, device=dev)
+    dA = torch.empty(T, b, d, n, dtype=f, device=dev)
+    H = torch.empty_like(dA)
+    starts_h = torch.empty(len(starts) - 1 if keep_starts else 0, b, d, n, dtype=f, device=dev)
+    h0 = torch.zeros(b, d, n, dtype=f, device=dev)
+    for k, s in enumerate(starts):
+        e = min(s + T, l)
+        c = e - s
+        if k > 0:                                           # H is reused: keep the chunk start
+            if keep_starts:
+                h0 = starts_h[k - 1]
+            h0.copy_(H[T - 1])
+        _chunk_states(dt[s:e], dtu[s:e], A32, B_tm[s:e], h0, dA[:c], H[:c])
+        torch.sum(torch.mul(H[:c], C_tm[s:e].unsqueeze(2), out=dA[:c]), -1, out=y[s:e])
+    if D is not None:
+        y.addcmul_(u_tm, D.to(f))
+    if z is not None:
+        y.mul_(F.silu(_time_major(z, f)))
+    return _batch_major(y, u.dtype), starts_h
+
+
+def needs_grad(*tensors) -> bool:
+    """Whether autograd will want gradients of any of `tensors` (grad mode on, one requires grad)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 class RecomputeScan(torch.autograd.Function):
     """y (b, l, d) = selective scan; saves inputs + chunk-start states, recomputes in backward."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size):
-        b, l, d = u.shape
-        n = A.shape[1]
-        T = min(chunk_size, l)
-        starts = list(range(0, l, T))
-        f, dev = _compute_dtype(u), u.device
-        u_tm, B_tm, C_tm, A32 = _time_major(u, f), _time_major(B, f), _time_major(C, f), A.to(f)
-        dt = _raw_dt(delta, delta_bias, f)                                           # (l, b, d)
-        if delta_softplus:
-            dt = F.softplus(dt)
-        dtu = dt * u_tm
-        y = torch.empty(l, b, d, dtype=f, device=dev)
-        dA = torch.empty(T, b, d, n, dtype=f, device=dev)
-        H = torch.empty_like(dA)
-        starts_h = torch.empty(len(starts) - 1, b, d, n, dtype=f, device=dev)
-        h0 = torch.zeros(b, d, n, dtype=f, device=dev)
-        for k, s in enumerate(starts):
-            e = min(s + T, l)
-            c = e - s
-            if k > 0:                                       # H is reused: keep the chunk start
-                h0 = starts_h[k - 1]
-                h0.copy_(H[T - 1])
-            _chunk_states(dt[s:e], dtu[s:e], A32, B_tm[s:e], h0, dA[:c], H[:c])
-            torch.sum(torch.mul(H[:c], C_tm[s:e].unsqueeze(2), out=dA[:c]), -1, out=y[s:e])
-        if D is not None:
-            y.addcmul_(u_tm, D.to(f))
-        if z is not None:
-            y.mul_(F.silu(_time_major(z, f)))
+        T = min(chunk_size, u.shape[1])
+        y, starts_h = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, T, True)
         ctx.delta_softplus, ctx.chunk_size = delta_softplus, T
         ctx.has = (D is not None, z is not None, delta_bias is not None)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, starts_h)
-        return _batch_major(y, u.dtype)
+        return y
 
     @staticmethod
     def backward(ctx, dout):
@@ -172,6 +185,10 @@ def recompute_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     """Selective scan, exact, saving only inputs + chunk-start states (b, l/T, d, n).
 
     Shapes: u, delta, z (b, l, d); A (d, n); B, C (b, l, n); D, delta_bias (d,) -> (b, l, d).
-    Inputs may be float32 or bfloat16; the scan accumulates in float32.
+    Inputs may be float32 or bfloat16; the scan accumulates in float32. When no gradient is
+    wanted (torch.no_grad(), or no input requires grad) it is a plain forward that keeps nothing.
     """
+    if not needs_grad(u, delta, A, B, C, D, z, delta_bias):
+        return _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                        min(chunk_size, u.shape[1]), False)[0]
     return RecomputeScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size)
