@@ -77,10 +77,10 @@ def _largest_fitting(cfg, usable_bytes: int, seconds: float, optimizer: str, gue
         if m <= 1:
             break
         chord = (peak(m) - peak(1)) / (m - 1)
-        step = math.floor((usable_bytes - peak(m)) / chord)
-        if step == 0:
+        jump = math.floor((usable_bytes - peak(m)) / chord)
+        if jump == 0:
             break
-        m = max(m + step, 1)
+        m = max(m + jump, 1)
     while m >= 1 and peak(m) > usable_bytes:
         m -= 1
     while peak(m + 1) <= usable_bytes:
