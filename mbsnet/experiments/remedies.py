@@ -1,6 +1,9 @@
 """The remedies the analysis never names, measured: predicted peaks of the remedy presets, the CPU cost of checkpointing, MemTracker agreement.
 
-    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies results/remedies.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies peaks /tmp/remedies_peaks.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies checks /tmp/remedies_checks.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies merge /tmp/remedies_peaks.json \
+        /tmp/remedies_checks.json results/remedies.json
 
 For each remedy preset (mbsnet.presets.remedy_names()) and its parent: parameters, the predicted
 peak of the trainer's step (mbsnet.step.StepSettings(): AdamW, enhancement_loss, clipping) at
@@ -9,7 +12,8 @@ card from the line through those two points (an estimate: the peak is nearly aff
 Then: final_lean at batch 6 with smaller cross-band/temporal scan chunks; the CPU step time of
 seed_checkpointed vs seed (interleaved, one thread, median of `repeats`); torch's MemTracker
 against predict_peak (unrounded, the original's fp32 step) on the checkpointed presets at a small
-shape. Minutes on a laptop CPU.
+shape. The two parts can run side by side; each saves after every piece. Tens of minutes on a
+laptop CPU (the seed's sequential scan dominates).
 """
 from __future__ import annotations
 
@@ -112,38 +116,70 @@ def memtracker_check(names=("seed_checkpointed", "final_checkpointed", "final"),
             "rows": out}
 
 
-def run(out_path) -> dict:
-    names = []
-    for name in presets.remedy_names():
-        for n in (presets.parent(name), name):
-            if n not in names:
-                names.append(n)
-    result = {"step": StepSettings().to_dict(), "seconds": SECONDS, "batches": list(BATCHES)}
-    result["memtracker"] = memtracker_check()
+PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_checkpointed", "final_bf16", "final",
+              "authors_attempt", "chunked_scan", "seed")
+
+
+def _log(msg):
+    print(msg, flush=True)
+
+
+def run_peaks(out_path) -> dict:
+    """Predicted peaks of every remedy preset and its parent, saved after each preset."""
+    result = {"step": StepSettings().to_dict(), "seconds": SECONDS, "batches": list(BATCHES), "rows": {}}
+    for name in PEAK_ORDER:
+        result["rows"].update(peak_rows([name], log=_log))
+        save_result(out_path, result)
+    return result
+
+
+def run_checks(out_path) -> dict:
+    """MemTracker agreement, CPU step time of checkpointing, final_lean's scan chunk sizes."""
+    result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed"), seconds=0.02,
+                                             log=_log)}
     save_result(out_path, result)
     result["cpu_step_time"] = cpu_step_times()
-    print(result["cpu_step_time"]["median_s"], flush=True)
+    _log(str(result["cpu_step_time"]["median_s"]))
     save_result(out_path, result)
-    result["rows"] = peak_rows(names)
+    result["final_lean_chunk_sweep_b6"] = chunk_sweep(log=_log)
     save_result(out_path, result)
-    result["final_lean_chunk_sweep_b6"] = chunk_sweep()
-    lean = result["rows"]["final_lean"]
-    seed_ck = result["rows"]["seed_checkpointed"]
-    result["authors_attempt_parameters"] = {"counted": result["rows"]["authors_attempt"]["parameters"],
-                                            "reported": presets.AUTHORS_ATTEMPT_PARAMETERS}
-    result["goals"] = {
-        "seed_checkpointed_b2_le_12gib": seed_ck["peak_b2_bytes"] <= 12 * GiB,
-        "final_lean_b6_le_1gib": lean["peak_b6_bytes"] <= 1 * GiB,
-        "final_lean_b6_le_0.5gib": lean["peak_b6_bytes"] <= 0.5 * GiB,
-        "memtracker_within_2pct": all(r["relative_difference"] <= 0.02
-                                      for r in result["memtracker"]["rows"].values()),
-        "seed_checkpointed_cpu_time_le_1.35x": result["cpu_step_time"]["ratio_to_first"]["seed_checkpointed"] <= 1.35,
-    }
+    return result
+
+
+def merge(peaks_path, checks_path, out_path) -> dict:
+    """results/remedies.json from the two parts (each part's provenance kept) and the goals."""
+    import json
+
+    peaks, checks = (json.loads(open(p).read()) for p in (peaks_path, checks_path))
+    rows = peaks["rows"]
+    result = {"parts_provenance": {"peaks": peaks.pop("provenance"), "checks": checks.pop("provenance")},
+              **peaks, **checks}
+    if "authors_attempt" in rows:
+        result["authors_attempt_parameters"] = {"counted": rows["authors_attempt"]["parameters"],
+                                                "reported": presets.AUTHORS_ATTEMPT_PARAMETERS}
+    goals = {}
+    if "seed_checkpointed" in rows:
+        goals["seed_checkpointed_b2_le_12gib"] = rows["seed_checkpointed"]["peak_b2_bytes"] <= 12 * GiB
+    if "final_lean" in rows:
+        goals["final_lean_b6_le_1gib"] = rows["final_lean"]["peak_b6_bytes"] <= 1 * GiB
+        goals["final_lean_b6_le_0.5gib"] = rows["final_lean"]["peak_b6_bytes"] <= 0.5 * GiB
+    if "memtracker" in checks:
+        goals["memtracker_within_2pct"] = all(r["relative_difference"] <= 0.02
+                                              for r in checks["memtracker"]["rows"].values())
+    if "cpu_step_time" in checks:
+        goals["seed_checkpointed_cpu_time_le_1.35x"] = \
+            checks["cpu_step_time"]["ratio_to_first"]["seed_checkpointed"] <= 1.35
+    result["goals"] = goals
+    result["missing_presets"] = [n for n in PEAK_ORDER if n not in rows]
     save_result(out_path, result)
     return result
 
 
 if __name__ == "__main__":
-    out = sys.argv[1] if len(sys.argv) > 1 else "results/remedies.json"
-    res = run(out)
-    print(res["goals"])
+    part = sys.argv[1]
+    if part == "peaks":
+        run_peaks(sys.argv[2])
+    elif part == "checks":
+        run_checks(sys.argv[2])
+    else:
+        print(merge(sys.argv[2], sys.argv[3], sys.argv[4])["goals"])
