@@ -124,10 +124,10 @@ def _log(msg):
     print(msg, flush=True)
 
 
-def run_peaks(out_path) -> dict:
+def run_peaks(out_path, names=PEAK_ORDER) -> dict:
     """Predicted peaks of every remedy preset and its parent, saved after each preset."""
     result = {"step": StepSettings().to_dict(), "seconds": SECONDS, "batches": list(BATCHES), "rows": {}}
-    for name in PEAK_ORDER:
+    for name in names:
         result["rows"].update(peak_rows([name], log=_log))
         save_result(out_path, result)
     return result
@@ -146,14 +146,20 @@ def run_checks(out_path) -> dict:
     return result
 
 
-def merge(peaks_path, checks_path, out_path) -> dict:
-    """results/remedies.json from the two parts (each part's provenance kept) and the goals."""
+def merge(peaks_paths, checks_path, out_path) -> dict:
+    """results/remedies.json from the parts (comma-separated peaks files; each part's provenance
+    kept) and the goals."""
     import json
 
-    peaks, checks = (json.loads(open(p).read()) for p in (peaks_path, checks_path))
-    rows = peaks["rows"]
-    result = {"parts_provenance": {"peaks": peaks.pop("provenance"), "checks": checks.pop("provenance")},
-              **peaks, **checks}
+    parts = [json.loads(open(p).read()) for p in peaks_paths.split(",")]
+    checks = json.loads(open(checks_path).read())
+    rows = {}
+    for part in parts:
+        rows.update(part["rows"])
+    peaks = {**parts[0], "rows": {n: rows[n] for n in PEAK_ORDER if n in rows}}
+    result = {"parts_provenance": {"peaks": [p.pop("provenance") for p in parts],
+                                   "checks": checks.pop("provenance")},
+              **{k: v for k, v in peaks.items() if k != "provenance"}, **checks}
     if "authors_attempt" in rows:
         result["authors_attempt_parameters"] = {"counted": rows["authors_attempt"]["parameters"],
                                                 "reported": presets.AUTHORS_ATTEMPT_PARAMETERS}
@@ -178,7 +184,7 @@ def merge(peaks_path, checks_path, out_path) -> dict:
 if __name__ == "__main__":
     part = sys.argv[1]
     if part == "peaks":
-        run_peaks(sys.argv[2])
+        run_peaks(sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else PEAK_ORDER)
     elif part == "checks":
         run_checks(sys.argv[2])
     else:
