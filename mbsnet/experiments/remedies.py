@@ -146,7 +146,7 @@ def run_checks(out_path) -> dict:
     return result
 
 
-def merge(peaks_paths, checks_path, out_path) -> dict:
+def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
     """results/remedies.json from the parts (comma-separated peaks files; each part's provenance
     kept) and the goals."""
     import json
@@ -175,6 +175,11 @@ def merge(peaks_paths, checks_path, out_path) -> dict:
     if "cpu_step_time" in checks:
         goals["seed_checkpointed_cpu_time_le_1.35x"] = \
             checks["cpu_step_time"]["ratio_to_first"]["seed_checkpointed"] <= 1.35
+    if extra_paths:
+        for path in extra_paths.split(","):
+            part = json.loads(open(path).read())
+            result["parts_provenance"].setdefault("extra", []).append(part.pop("provenance"))
+            result.update(part)
     result["goals"] = goals
     result["missing_presets"] = [n for n in PEAK_ORDER if n not in rows]
     save_result(out_path, result)
@@ -187,5 +192,7 @@ if __name__ == "__main__":
         run_peaks(sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else PEAK_ORDER)
     elif part == "checks":
         run_checks(sys.argv[2])
+    elif part == "chunks":
+        save_result(sys.argv[2], {"final_lean_chunk_sweep_b6": chunk_sweep(chunks=(64, 16, 8), log=_log)})
     else:
-        print(merge(sys.argv[2], sys.argv[3], sys.argv[4])["goals"])
+        print(merge(*sys.argv[2:6])["goals"])
