@@ -152,7 +152,10 @@ def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
     import json
 
     parts = [json.loads(open(p).read()) for p in peaks_paths.split(",")]
-    checks = json.loads(open(checks_path).read())
+    from pathlib import Path
+
+    checks = json.loads(Path(checks_path).read_text()) if Path(checks_path).exists() \
+        else {"provenance": None, "checks_missing": f"{checks_path} was not written (still running)"}
     rows = {}
     for part in parts:
         rows.update(part["rows"])
@@ -179,7 +182,11 @@ def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
         for path in extra_paths.split(","):
             part = json.loads(open(path).read())
             result["parts_provenance"].setdefault("extra", []).append(part.pop("provenance"))
-            result.update(part)
+            for key, value in part.items():     # sweeps of several parts add up
+                if isinstance(value, dict) and isinstance(result.get(key), dict):
+                    result[key] = {**result[key], **value}
+                else:
+                    result[key] = value
     result["goals"] = goals
     result["missing_presets"] = [n for n in PEAK_ORDER if n not in rows]
     save_result(out_path, result)
@@ -193,6 +200,6 @@ if __name__ == "__main__":
     elif part == "checks":
         run_checks(sys.argv[2])
     elif part == "chunks":
-        save_result(sys.argv[2], {"final_lean_chunk_sweep_b6": chunk_sweep(chunks=(64, 16, 8), log=_log)})
+        save_result(sys.argv[2], {"final_lean_chunk_sweep_b6": chunk_sweep(chunks=tuple(int(c) for c in (sys.argv[3] if len(sys.argv) > 3 else "64,16,8").split(",")), log=_log)})
     else:
         print(merge(*sys.argv[2:6])["goals"])
