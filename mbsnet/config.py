@@ -14,6 +14,11 @@ DIRECTIONS = ("bi", "uni")
 ENCODERS = ("separate", "shared")
 OUTPUT_NETS = ("mlp", "linear")
 DECODERS = ("per_band", "shared_hidden")
+CHECKPOINTING = ("none", "mixers", "blocks")
+PRECISIONS = ("fp32", "bf16", "fp16")
+# Fields added after the first release: to_dict() names them only when they differ from these
+# defaults, so the configs stored in older checkpoints and results still compare equal.
+_LATER_FIELDS = {"activation_checkpointing": "none", "precision": "fp32"}
 
 # BSRNN's speech band split for 16 kHz, n_fft 512 (sungwon23/BSRNN): 31 bands, 257 bins.
 SEED_BAND_WIDTHS = (2,) + (3,) * 10 + (8,) * 12 + (16,) * 7 + (17,)
@@ -34,6 +39,12 @@ class MBSNetConfig:
     `decoder` ("per_band": a GroupNorm-MLP per band; "shared_hidden": one GroupNorm-MLP
     shared by all bands with a band-wise output layer) with hidden size `decoder_hidden`.
     Scan: `scan_method`, `scan_chunk_size`, `scan_clamps` (the authors' clamps, chunked only).
+    Training-time memory remedies (they change no weight and no output):
+    `activation_checkpointing` ("none"; "mixers": each sequence-mixer layer, i.e. each temporal
+    layer and the cross-band mixer, runs under a non-reentrant `torch.utils.checkpoint` and is
+    recomputed in backward; "blocks": each MambaBlock, finer: a BiMamba's two directions
+    separately, its merge and norm not) and `precision` ("fp32"; "bf16" / "fp16": the forward
+    pass under CUDA autocast, fp16 with a GradScaler; on a CPU the trainer runs fp32).
     """
 
     name: str = "custom"
@@ -56,6 +67,8 @@ class MBSNetConfig:
     scan_method: str = "sequential"
     scan_chunk_size: int = 64
     scan_clamps: bool = False
+    activation_checkpointing: str = "none"
+    precision: str = "fp32"
 
     def __post_init__(self):
         object.__setattr__(self, "band_widths", tuple(int(w) for w in self.band_widths))
@@ -83,7 +96,9 @@ class MBSNetConfig:
         return int(round(seconds * self.sample_rate)) // self.hop_length + 1
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """All fields, except the later ones (activation_checkpointing, precision) at their defaults."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if _LATER_FIELDS.get(f.name, object()) != getattr(self, f.name)}
 
     # Validation ----------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -110,7 +125,8 @@ class MBSNetConfig:
             bad("expand", f"expand * channels = {self.expand * self.channels} is not an integer")
         for field, allowed in (("temporal_direction", DIRECTIONS), ("crossband_direction", DIRECTIONS),
                                ("encoder", ENCODERS), ("output_net", OUTPUT_NETS),
-                               ("decoder", DECODERS), ("scan_method", SCAN_METHODS)):
+                               ("decoder", DECODERS), ("scan_method", SCAN_METHODS),
+                               ("activation_checkpointing", CHECKPOINTING), ("precision", PRECISIONS)):
             if getattr(self, field) not in allowed:
                 bad(field, f"unknown value {getattr(self, field)!r}; choose one of {allowed}")
         if self.scan_clamps and self.scan_method != "chunked":

@@ -77,12 +77,32 @@ def time_loss(est_wav, ref_wav):
     return F.l1_loss(est_wav, ref_wav)
 
 
+def spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, compress: float = COMPRESS,
+                  eps: float = 1e-8) -> torch.Tensor:
+    """The original MBS-Net's loss: 0.5 L1 on real/imag + 0.5 L1 on magnitude ** 0.3.
+
+    Unlike `enhancement_loss`, the real/imag term is on the raw (uncompressed) spectrum; the
+    original's step (`mbsnet.step.StepSettings.original()`) uses it. estimate, clean: complex (b, f, t).
+    """
+    complex_term = F.l1_loss(torch.view_as_real(estimate), torch.view_as_real(clean))
+    magnitude_term = F.l1_loss((estimate.abs() + eps) ** compress, (clean.abs() + eps) ** compress)
+    return 0.5 * complex_term + 0.5 * magnitude_term
+
+
 def enhancement_loss(est_spec, ref_spec, weights: LossWeights = LossWeights(), est_wav=None,
                      ref_wav=None) -> tuple[torch.Tensor, dict]:
     """Weighted sum of the terms with non-zero weight -> (total, {term: float}).
 
     est_spec, ref_spec: complex (b, f, t). est_wav, ref_wav: (b, s), needed only if weights.time > 0.
     """
+    total, terms = enhancement_loss_terms(est_spec, ref_spec, weights, est_wav, ref_wav)
+    return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def enhancement_loss_terms(est_spec, ref_spec, weights: LossWeights = LossWeights(), est_wav=None,
+                           ref_wav=None) -> tuple[torch.Tensor, dict]:
+    """As `enhancement_loss`, with the terms as 0-d tensors (-> (total, {term: tensor})): no value
+    is read, so it also runs on meta tensors."""
     terms = {}
     if weights.magnitude:
         terms["magnitude"] = magnitude_loss(est_spec, ref_spec, weights.compress)
@@ -97,4 +117,4 @@ def enhancement_loss(est_spec, ref_spec, weights: LossWeights = LossWeights(), e
     if not terms:
         raise ValueError("all loss weights are zero")
     total = sum(getattr(weights, name) * value for name, value in terms.items())
-    return total, {name: float(value.detach()) for name, value in terms.items()}
+    return total, terms

@@ -19,9 +19,21 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from mbsnet.config import MBSNetConfig
+from mbsnet.precision import checkpoint_contexts
 from mbsnet.scan import selective_scan
+
+
+def run_layer(layer: nn.Module, x: torch.Tensor, recompute: bool) -> torch.Tensor:
+    """layer(x), or under a non-reentrant activation checkpoint when `recompute` and autograd is
+    recording: only x is kept, the layer's activations are recomputed in backward (exact: the
+    same ops on the same inputs; the model has no randomness, so no RNG state is kept)."""
+    if recompute and torch.is_grad_enabled() and x.requires_grad:
+        return checkpoint(layer, x, use_reentrant=False, preserve_rng_state=False,
+                          context_fn=checkpoint_contexts)
+    return layer(x)
 
 
 class BandSplit(nn.Module):
@@ -97,10 +109,11 @@ class BiMamba(nn.Module):
         self.backward_block = MambaBlock(cfg)
         self.merge = nn.Linear(2 * cfg.channels, cfg.channels)
         self.norm = nn.LayerNorm(cfg.channels)
+        self.recompute_blocks = cfg.activation_checkpointing == "blocks"
 
     def forward(self, x):
-        fwd = self.forward_block(x)
-        bwd = self.backward_block(x.flip(1)).flip(1)
+        fwd = run_layer(self.forward_block, x, self.recompute_blocks)
+        bwd = run_layer(self.backward_block, x.flip(1), self.recompute_blocks).flip(1)
         return self.norm(self.merge(torch.cat([fwd, bwd], dim=-1)))
 
 
@@ -112,7 +125,8 @@ def sequence_mixer(cfg: MBSNetConfig, direction: str) -> nn.Module:
 class Encoder(nn.Module):
     """n_layers mixers along time (per band), then one across bands (per frame) + residual + LN.
 
-    (b, c, t, k) -> (b, c, t, k).
+    (b, c, t, k) -> (b, c, t, k). cfg.activation_checkpointing "mixers" checkpoints each mixer
+    (temporal layers and the cross-band one); "blocks" each MambaBlock (see run_layer).
     """
 
     def __init__(self, cfg: MBSNetConfig):
@@ -121,14 +135,19 @@ class Encoder(nn.Module):
                                       for _ in range(cfg.n_layers))
         self.crossband = sequence_mixer(cfg, cfg.crossband_direction)
         self.crossband_norm = nn.LayerNorm(cfg.channels)
+        # a unidirectional mixer is a MambaBlock itself, so "blocks" checkpoints it here
+        mode = cfg.activation_checkpointing
+        self.recompute_temporal, self.recompute_crossband = (
+            mode == "mixers" or (mode == "blocks" and direction == "uni")
+            for direction in (cfg.temporal_direction, cfg.crossband_direction))
 
     def forward(self, x):
         b, c, t, k = x.shape
         h = x.permute(0, 3, 2, 1).reshape(b * k, t, c)                      # sequences over time
         for layer in self.temporal:
-            h = layer(h)
+            h = run_layer(layer, h, self.recompute_temporal)
         h = h.reshape(b, k, t, c).transpose(1, 2).reshape(b * t, k, c)      # sequences over bands
-        h = self.crossband_norm(h + self.crossband(h))
+        h = self.crossband_norm(h + run_layer(self.crossband, h, self.recompute_crossband))
         return h.reshape(b, t, k, c).permute(0, 3, 1, 2)                    # (b, c, t, k)
 
 

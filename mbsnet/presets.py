@@ -2,6 +2,10 @@
 
 Each ladder step is the previous preset with exactly one change (dataclasses.replace),
 following the source analysis' phase order, plus the step it missed (the decoders).
+
+The remedies (`remedy_names()`: activation checkpointing, the chunked scan, mixed precision, the
+authors' first attempt) are presets too: `get`, `parent` and `changes` know them, but they are not
+ladder rungs, so `names()` (the ladder, in order) leaves them out.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ SEED = MBSNetConfig(name="seed")
 
 _LADDER: dict[str, MBSNetConfig] = {"seed": SEED}
 _PARENT: dict[str, str | None] = {"seed": None}
+_REMEDIES: dict[str, MBSNetConfig] = {}
 
 
-def _step(name: str, parent: str, **change) -> None:
+def _step(name: str, parent: str, _into=None, **change) -> None:
     """Register `name` = preset `parent` with exactly one field changed."""
     if len(change) != 1:
         raise AssertionError("a ladder step changes exactly one field")
-    _LADDER[name] = replace(_LADDER[parent], name=name, **change)
+    (_LADDER if _into is None else _into)[name] = replace(get(parent), name=name, **change)
     _PARENT[name] = parent
 
 
@@ -34,21 +39,27 @@ def changes(name: str) -> dict:
     base = _PARENT[name]
     if base is None:
         return {}
-    a, b = get(base).to_dict(), get(name).to_dict()
+    a, b = vars(get(base)), vars(get(name))
     return {k: (a[k], b[k]) for k in a if k != "name" and a[k] != b[k]}
 
 
 def names() -> list[str]:
-    """Preset names in ladder order."""
+    """Preset names in ladder order (the remedies are not rungs: see remedy_names)."""
     return list(_LADDER)
 
 
+def remedy_names() -> list[str]:
+    """The remedy presets: checkpointing, chunked scan, mixed precision, the authors' attempt."""
+    return list(_REMEDIES)
+
+
 def get(name: str) -> MBSNetConfig:
-    """The preset called `name` (a frozen MBSNetConfig)."""
+    """The preset called `name` (a frozen MBSNetConfig): a ladder rung or a remedy."""
     try:
-        return _LADDER[name]
+        return _LADDER[name] if name in _LADDER else _REMEDIES[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(_LADDER)}") from None
+        raise KeyError(f"unknown preset {name!r}; known presets: "
+                       f"{', '.join([*_LADDER, *_REMEDIES])}") from None
 
 
 # Phase 1 (the source's "critical fixes").
@@ -87,3 +98,19 @@ _LADDER["final"] = replace(SEED, name="final", scan_method="recompute", expand=1
 _PARENT["final"] = "seed"
 if replace(_LADDER["final"], name="crossband_bi_temporal_uni") != _LADDER["crossband_bi_temporal_uni"]:
     raise AssertionError("final must be crossband_bi_temporal_uni under another name")
+
+# The remedies the analysis never names, each one change from its parent. Activation
+# checkpointing of each sequence-mixer layer: the seed's saved activations are ~94% of its peak.
+_step("seed_checkpointed", "seed", _REMEDIES, activation_checkpointing="mixers")
+# Claim 2 at the step level: the source's chunked scan without recomputation.
+_step("chunked_scan", "seed", _REMEDIES, scan_method="chunked")
+_step("final_checkpointed", "final", _REMEDIES, activation_checkpointing="mixers")
+_step("final_bf16", "final", _REMEDIES, precision="bf16")
+_step("final_lean", "final_checkpointed", _REMEDIES, precision="bf16")
+# The authors' first "optimized" attempt (DESIGN.md): the chunked scan in chunks of 32 without
+# recomputation, d_state 12, expand 1, and the clamps. A historical configuration, not a rung: it
+# changes four fields of chunked_scan at once, as the authors did.
+_REMEDIES["authors_attempt"] = replace(_REMEDIES["chunked_scan"], name="authors_attempt",
+                                       scan_chunk_size=32, d_state=12, expand=1, scan_clamps=True)
+_PARENT["authors_attempt"] = "chunked_scan"
+AUTHORS_ATTEMPT_PARAMETERS = 3_950_000      # what the authors reported (DESIGN.md: "3.95M")

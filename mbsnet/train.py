@@ -1,5 +1,11 @@
 """Training MBS-Net: AdamW, warmup + cosine learning rate, gradient clipping, AMP on CUDA,
-periodic evaluation, atomic checkpoints with exact resume.
+gradient accumulation, periodic evaluation, atomic checkpoints with exact resume.
+
+Each step is `mbsnet.step.train_step` (the step `python -m mbsnet memory` predicts) with
+`TrainSettings.step_settings()`: the batch of `batch_size` is split into `accumulate`
+micro-batches; precision (bf16 / fp16 autocast, fp16 with a GradScaler) and activation
+checkpointing are the config's, and `precision` here overrides the config's; both act on CUDA
+only (on a CPU the step runs fp32).
 
 Programmatic API (no files needed; deterministic from the seed):
 
@@ -31,12 +37,11 @@ CLI: python -m mbsnet train (mbsnet.cli.train).
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,23 +51,21 @@ from tqdm.auto import tqdm
 from mbsnet import distributed
 from mbsnet.checkpoint import CheckpointError, atomic_save, read_checkpoint, set_rng_states, training_state
 from mbsnet.config import MBSNetConfig
-from mbsnet.data.audio import istft, stft
 from mbsnet.data.datasets import random_crop
 from mbsnet.evaluate import evaluate_model
 from mbsnet.errors import InputError
-from mbsnet.losses import LossWeights, enhancement_loss
+from mbsnet.losses import LossWeights
 from mbsnet.memory.budget import max_batch_for_bytes
 from mbsnet.memory.gpus import usable_bytes
 from mbsnet.model import build_model
 from mbsnet.results import save_result
+from mbsnet.step import StepSettings, TrainingDiverged, make_optimizer, make_scaler, split_batch, train_step
 from mbsnet.units import GiB
+
+__all__ = ["TrainSettings", "TrainingDiverged", "learning_rate", "make_batch", "train_model", "train_step"]
 
 LOG_COLUMNS = ("step", "loss", "magnitude", "complex", "phase", "time", "lr", "grad_norm",
                "step_seconds", "elapsed_seconds")
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or inf."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class TrainSettings:
     betas: tuple = (0.8, 0.99)      # MP-SENet / SEMamba
     grad_clip: float = 5.0
     weights: LossWeights = field(default_factory=LossWeights)
-    amp: bool = True                # bf16 autocast, CUDA only
+    precision: str | None = None    # None: the config's; bf16 / fp16 autocast on CUDA only
+    accumulate: int = 1             # micro-batches per step (batch_size must be a multiple)
 
     def __post_init__(self):
         for name in ("steps", "batch_size"):
@@ -90,6 +94,14 @@ class TrainSettings:
             raise InputError(f"segment_seconds must be > 0, got {self.segment_seconds}")
         if not self.lr > 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
+        self.step_settings().micro_batch(self.batch_size)       # checks precision, accumulate
+
+    def step_settings(self) -> StepSettings:
+        """The StepSettings of each step (mbsnet.step.train_step)."""
+        return StepSettings(optimizer="adamw", lr=self.lr, weight_decay=self.weight_decay,
+                            betas=self.betas, loss="enhancement", weights=self.weights,
+                            grad_clip=self.grad_clip, precision=self.precision,
+                            accumulate=self.accumulate)
 
     @property
     def warmup(self) -> int:
@@ -102,7 +114,9 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainSettings":
-        d = dict(d)
+        """From to_dict(); older checkpoints' keys that are gone (amp: bf16 autocast on CUDA,
+        now `precision`) are dropped."""
+        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
         d["weights"] = LossWeights(**d["weights"])
         d["betas"] = tuple(d["betas"])
         return cls(**d)
@@ -133,44 +147,19 @@ def make_batch(dataset, step: int, s: TrainSettings, sample_rate: int = 16_000):
             torch.as_tensor(np.stack(noisys), dtype=torch.float32))
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def train_step(model, optimizer, clean, noisy, s: TrainSettings, lr: float) -> dict:
-    """One optimisation step on (b, s) waveforms -> {loss, terms..., grad_norm}."""
-    cfg = model.cfg
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    clean_spec, noisy_spec = stft(clean, cfg), stft(noisy, cfg)
-    with _autocast(clean.device, s.amp):
-        est_spec = model(noisy_spec)
-    est_wav = istft(est_spec, clean.shape[-1], cfg) if s.weights.time else None
-    loss, terms = enhancement_loss(est_spec, clean_spec, s.weights, est_wav, clean if s.weights.time else None)
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"loss is {float(loss.detach())}")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip))
-    if not math.isfinite(grad_norm):
-        raise TrainingDiverged(f"gradient norm is {grad_norm}")
-    optimizer.step()
-    return {"loss": float(loss.detach()), **terms, "grad_norm": grad_norm}
-
-
 def _oom_advice(cfg: MBSNetConfig, s: TrainSettings, device: torch.device) -> str:
     """What to do after a CUDA OOM: the largest batch mbsnet.memory predicts for this GPU.
 
     The prediction (mbsnet.memory.budget.max_batch_for_bytes, verified by full predictions; on
     the meta device, so it needs no GPU memory; about four predictions, a minute for the final
-    preset on a CPU) is of an fp32 step at this segment length, against the device's total
-    memory less the CUDA context (gpus.usable_bytes).
+    preset on a CPU) is of this trainer's step (s.step_settings()) at this segment length,
+    against the device's total memory less the CUDA context (gpus.usable_bytes). With
+    accumulation the batch quoted is the micro-batch.
     """
     total = torch.cuda.get_device_properties(device).total_memory
     usable = usable_bytes(total)
-    best = max_batch_for_bytes(cfg, usable, s.segment_seconds)["max_batch"]
+    step = replace(s.step_settings(), accumulate=1)
+    best = max_batch_for_bytes(cfg, usable, s.segment_seconds, step=step)["max_batch"]
     where = f"this GPU ({total / GiB:.1f} GiB, {usable / GiB:.1f} GiB usable after the CUDA context)"
     base = f"CUDA out of memory at batch {s.batch_size}, {s.segment_seconds} s segments."
     if best < 1:
@@ -239,13 +228,15 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
     if model is not None and model.cfg != cfg:
         raise ValueError(f"train_model: the model given is {model.cfg.name!r}, not {cfg.name!r}")
     model = (model or build_model(cfg)).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
+    optimizer = make_optimizer(model, s.step_settings())
     start = 0
     if resume:
         if ckpt_path is None or not ckpt_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
         state = read_checkpoint(ckpt_path)
-        if state["config"] != cfg.to_dict():
+        runtime = ("activation_checkpointing", "precision")     # change no weight: may differ
+        if {k: v for k, v in state["config"].items() if k not in runtime} != \
+                {k: v for k, v in cfg.to_dict().items() if k not in runtime}:
             raise CheckpointError(f"--resume: {ckpt_path} was trained with a different config "
                              f"({state['config']['name']!r}, not {cfg.name!r})")
         model.load_state_dict(state["model"])
@@ -256,6 +247,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
 
     rank.check_batch(s.batch_size)
     net = rank.wrap(model)                  # DistributedDataParallel under torchrun, else the model
+    step_settings = s.step_settings()
+    scaler = make_scaler(device.type, step_settings.precision_for(cfg))
     logs = _Logs(out if rank.is_main else None, start)
     history: list[dict] = []
     last_save = time.monotonic()
@@ -274,7 +267,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         clean, noisy = rank.shard(*(x.to(device) for x in make_batch(dataset, step, s, cfg.sample_rate)))
         lr_now = learning_rate(step, s)
         try:
-            row = rank.mean(train_step(net, optimizer, clean, noisy, s, lr_now))
+            row = rank.mean(train_step(net, optimizer, split_batch(clean, noisy, cfg, step_settings),
+                                       step_settings, lr=lr_now, scaler=scaler))
         except TrainingDiverged as exc:
             where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path and ckpt_path.exists()
                      else "no checkpoint was written")

@@ -146,10 +146,11 @@ def test_cuda_oom_is_answered_with_the_predicted_max_batch(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_properties",
                         lambda device: types.SimpleNamespace(total_memory=total))
     usable = total - int(gpus.CONTEXT_RESERVE)
-    expected = max_batch_for_bytes(cfg, usable, seconds)["max_batch"]
+    step = train.TrainSettings(steps=2, batch_size=2, segment_seconds=seconds, lr=KW["lr"]).step_settings()
+    expected = max_batch_for_bytes(cfg, usable, seconds, step=step)["max_batch"]   # the trainer's step
     assert expected > 2
-    assert predict_peak(cfg, expected, seconds).peak_bytes <= usable          # checked with full predictions
-    assert predict_peak(cfg, expected + 1, seconds).peak_bytes > usable
+    assert predict_peak(cfg, expected, seconds, step=step).peak_bytes <= usable   # checked with full predictions
+    assert predict_peak(cfg, expected + 1, seconds, step=step).peak_bytes > usable
     with pytest.raises(torch.cuda.OutOfMemoryError) as raised:
         train.train_model(cfg, pairs(), steps=2, **{**KW, "segment_seconds": seconds})
     advice = str(raised.value)

@@ -1,7 +1,10 @@
 """`python -m mbsnet memory --preset NAME --batch N [--seconds S] [--gpu NAME] [--json]`.
 
 Predicts the CUDA peak of one training step on the CPU (no GPU needed), with its breakdown by
-category, whether it fits the GPU and the largest batch that does. On a machine with a GPU,
+category, whether it fits the GPU and the largest batch that does. The step is the trainer's
+(`--step trainer`, the default: what `python -m mbsnet train` runs: AdamW, enhancement_loss,
+clipping) or the original MBS-Net's (`--step original`: Adam, its spectral loss, as notebooks 2-3);
+`--precision`, `--checkpointing` and `--accumulate` change it as the same flags of `train` do. On a machine with a GPU,
 `--measure --out results/gpu_memory_NAME.json` also measures the real peak (and, with
 `--oom-cap 12`, tries the step under a 12 GiB cap) and stores it with provenance.
 """
@@ -22,7 +25,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=positive_float, default=2.0, help="segment length in s (default 2)")
     parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, choices=sorted(gpus.GPUS),
                         help=f"GPU budget (default {gpus.DEFAULT_GPU})")
-    parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "none"))
+    parser.add_argument("--step", default="trainer", choices=("trainer", "original"),
+                        help="the step predicted: the trainer's (default) or the original's")
+    parser.add_argument("--optimizer", default=None, choices=("adamw", "adam", "sgd", "none"),
+                        help="default: the step's (adamw for the trainer, adam for the original)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16"),
+                        help="autocast precision on CUDA (default: the preset's)")
+    parser.add_argument("--checkpointing", default=None, choices=("none", "mixers", "blocks"),
+                        help="activation checkpointing (default: the preset's)")
+    parser.add_argument("--accumulate", type=positive_int, default=1,
+                        help="micro-batches per step; --batch must be a multiple (default 1)")
     parser.add_argument("--no-max-batch", action="store_true",
                         help="skip the max-batch search (saves one or two predictions)")
     parser.add_argument("--measure", action="store_true",
@@ -39,10 +51,31 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def run(args) -> int:
+def step_settings(args):
+    """(cfg, StepSettings) of the parsed arguments (the same mapping as `train`'s flags)."""
+    from dataclasses import replace
+
     from mbsnet import presets
+    from mbsnet.step import StepSettings
 
     cfg = presets.get(args.preset)
+    if args.checkpointing is not None:
+        cfg = replace(cfg, activation_checkpointing=args.checkpointing)
+    if args.step == "original":
+        step = StepSettings.original(args.optimizer or "adam", precision=args.precision,
+                                     accumulate=args.accumulate)
+    else:
+        step = StepSettings(optimizer=args.optimizer or "adamw", precision=args.precision,
+                            accumulate=args.accumulate)
+    return cfg, step
+
+
+def run(args) -> int:
+    from dataclasses import replace
+
+    if args.batch % args.accumulate:
+        raise UsageError(f"--batch ({args.batch}) must be a multiple of --accumulate ({args.accumulate})")
+    cfg, step = step_settings(args)
     check_segment(cfg, args.seconds, "--seconds")
     if (args.out or args.oom_cap) and not args.measure:
         raise UsageError("--out and --oom-cap need --measure")
@@ -67,19 +100,21 @@ def run(args) -> int:
         worst = max(abs(r["relative_error"]) for r in rows)
         print(f"{len(rows)} points, worst formula error {worst:.2%}; stored in {args.sweep}")
         return 0
-    report = memory.cached_predict_peak(cfg, args.batch, args.seconds, args.optimizer)
+    optimizer = step.optimizer
+    report = memory.cached_predict_peak(cfg, args.batch, args.seconds, optimizer, step)
     gpu = gpus.get(args.gpu)
     result = {"predicted": report.to_dict(), "gpu": {"name": gpu.name, "label": gpu.label,
               "capacity_gib": gpu.capacity_gib, "usable_gib": gpu.usable / GiB},
               "fits": report.peak_bytes <= gpu.usable}
     if not args.no_max_batch:
-        mb = memory.max_batch(cfg, args.gpu, args.seconds, args.optimizer, verify=False)
-        result["max_batch"] = mb["max_batch"]
+        mb = memory.max_batch(cfg, args.gpu, args.seconds, optimizer, verify=False,
+                              step=replace(step, accumulate=1))
+        result["max_batch"] = mb["max_batch"]            # per micro-batch with --accumulate
         result["affine_fit_gib"] = {k: v / GiB for k, v in mb["fit"].items()}
     if args.measure:
         try:
             result["measured"] = memory.measure_peak(cfg, args.batch, args.seconds,
-                                                     args.optimizer).to_dict()
+                                                     optimizer).to_dict()
         except torch.OutOfMemoryError as exc:      # e.g. the seed at batch 2 on a 12 GiB card
             result["measured"] = {"device": torch.cuda.get_device_name(), "preset": cfg.name,
                                   "batch_size": args.batch, "out_of_memory": True,
@@ -87,7 +122,7 @@ def run(args) -> int:
             torch.cuda.empty_cache()
         if args.oom_cap:
             result["oom"] = memory.reproduce_oom(cfg, args.batch, args.oom_cap, args.seconds,
-                                                 args.optimizer)
+                                                 optimizer)
         if args.out:
             save_result(args.out, result)
     if args.json:
@@ -102,12 +137,14 @@ def _crosscheck(cfg, args) -> int:
 
     from mbsnet import memory
 
+    optimizer = args.optimizer or "adam"          # the original's step (MemTracker runs that one)
     start = time.perf_counter()
-    theirs = memory.torch_memtracker_peak(cfg, args.batch, args.seconds, args.optimizer)
+    theirs = memory.torch_memtracker_peak(cfg, args.batch, args.seconds, optimizer)
     elapsed = time.perf_counter() - start
-    ours = memory.predict_peak(cfg, args.batch, args.seconds, args.optimizer, round_to=1)
+    ours = memory.predict_peak(cfg, args.batch, args.seconds, optimizer, round_to=1)
     payload = {"preset": cfg.name, "batch_size": args.batch, "seconds": args.seconds,
-               "optimizer": args.optimizer, "memtracker_peak_bytes": theirs,
+               "step": "original", "optimizer": optimizer,
+               "checkpointing": cfg.activation_checkpointing, "memtracker_peak_bytes": theirs,
                "memtracker_elapsed_s": round(elapsed, 1),
                "predict_peak_bytes_unrounded": ours.peak_bytes,
                "predict_peak_elapsed_s": round(ours.elapsed_s, 1),
@@ -119,7 +156,9 @@ def _crosscheck(cfg, args) -> int:
 
 def _print_text(result, report, gpu) -> None:
     print(f"preset {report.preset}, batch {report.batch_size}, {report.seconds:g} s "
-          f"({report.frames} frames), optimizer {report.optimizer}")
+          f"({report.frames} frames)")
+    print(f"step {report.step}: optimizer {report.optimizer}, precision {report.precision}, "
+          f"checkpointing {report.checkpointing}, {report.accumulate} x micro-batch {report.micro_batch or report.batch_size}")
     print(f"predicted peak: {report.peak_gib:.2f} GiB (during {report.peak_phase}; "
           f"{report.elapsed_s:.1f} s to predict)")
     for name, nbytes in report.categories.items():

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from mbsnet import presets
-from mbsnet.cli.checks import (check_folder, check_input_file, check_output_dir, check_segment,
+from mbsnet.cli.checks import (UsageError, check_folder, check_input_file, check_output_dir, check_segment,
                                non_negative_float, non_negative_int, positive_float, positive_int, preset_name)
 
 
@@ -36,13 +36,40 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-n", type=positive_int, default=8, help="test utterances used for evaluation")
     parser.add_argument("--threads", type=non_negative_int, default=0,
                         help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--accumulate", type=positive_int, default=1,
+                        help="micro-batches per step (gradient accumulation); --batch is the batch "
+                             "of a step and must be a multiple (default 1)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16"),
+                        help="autocast on CUDA, fp16 with a GradScaler (default: the preset's; "
+                             "a CPU runs fp32)")
+    parser.add_argument("--checkpointing", default=None, choices=("none", "mixers", "blocks"),
+                        help="activation checkpointing (default: the preset's)")
     parser.add_argument("--phase-weight", type=non_negative_float, default=0.0)
     parser.add_argument("--time-weight", type=non_negative_float, default=0.0)
+
+
+def settings_from_args(args):
+    """(cfg, TrainSettings) of the parsed arguments; `python -m mbsnet memory` maps its flags the
+    same way (mbsnet.cli.memory.step_settings)."""
+    from dataclasses import replace
+
+    from mbsnet.losses import LossWeights
+    from mbsnet.train import TrainSettings
+
+    cfg = presets.get(args.preset)
+    if args.checkpointing is not None:
+        cfg = replace(cfg, activation_checkpointing=args.checkpointing)
+    weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
+    return cfg, TrainSettings(steps=args.steps, batch_size=args.batch, segment_seconds=args.segment_seconds,
+                              seed=args.seed, lr=args.lr, weights=weights, precision=args.precision,
+                              accumulate=args.accumulate)
 
 
 def run(args) -> int:
     cfg = presets.get(args.preset)
     check_segment(cfg, args.segment_seconds, "--segment-seconds")
+    if args.batch % args.accumulate:
+        raise UsageError(f"--batch ({args.batch}) must be a multiple of --accumulate ({args.accumulate})")
     check_output_dir(args.out)
     if args.resume:
         check_input_file(Path(args.out) / "checkpoint.pt", "--resume: checkpoint")
@@ -57,14 +84,22 @@ def run(args) -> int:
     from mbsnet import distributed
     from mbsnet.checkpoint import warm_start_model
     from mbsnet.data.datasets import open_dataset
-    from mbsnet.losses import LossWeights
     from mbsnet.train import TrainingDiverged, train_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    cfg, settings = settings_from_args(args)
     rank = distributed.init_from_env()     # under torchrun: DistributedDataParallel, rank 0 writes
     rank.check_batch(args.batch)
-    model = warm_start_model(args.init, cfg) if args.init else None    # before a corpus is generated
+    if (args.batch // rank.world_size) % args.accumulate:
+        raise UsageError(f"--batch ({args.batch}) over {rank.world_size} processes must give each a "
+                         f"multiple of --accumulate ({args.accumulate})")
+    model = None
+    if args.init:                                                   # before a corpus is generated
+        from mbsnet.model import build_model
+
+        model = build_model(cfg)        # --checkpointing may differ from the checkpoint's config
+        model.load_state_dict(warm_start_model(args.init, presets.get(args.preset)).state_dict())
     if not rank.is_main:
         rank.barrier()                         # rank 0 generates a missing corpus, the others then read it
     dataset = open_dataset(args.data, "train")
@@ -74,11 +109,9 @@ def run(args) -> int:
         eval_pairs = [test[i] for i in range(min(args.eval_n, len(test)))]
     if rank.is_main:
         rank.barrier()
-    weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
     command = getattr(args, "command_line", None)
     try:
-        train_model(cfg, dataset, args.steps, args.batch, args.segment_seconds, args.seed, args.lr,
-                    weights=weights, out=args.out, resume=args.resume, model=model,
+        train_model(cfg, dataset, settings=settings, out=args.out, resume=args.resume, model=model,
                     checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
                     eval_pairs=eval_pairs, eval_every=args.eval_every, command=command)
     except (TrainingDiverged, torch.cuda.OutOfMemoryError) as exc:   # the run failed, not its input

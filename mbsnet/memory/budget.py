@@ -1,5 +1,8 @@
 """Budgets: whether a batch fits a GPU (named, or any capacity in bytes), the peak as an affine function
-of batch size, the largest batch."""
+of batch size, the largest batch.
+
+Every function takes `step` (mbsnet.step.StepSettings; None: the original's step with `optimizer`),
+passed to predict_peak."""
 from __future__ import annotations
 
 import math
@@ -10,28 +13,28 @@ from mbsnet.memory.predict import cached_predict_peak
 
 
 def fits_bytes(cfg: MBSNetConfig, batch_size: int, usable_bytes: int, seconds: float = 2.0,
-               optimizer: str = "adam") -> bool:
+               optimizer: str = "adam", step=None) -> bool:
     """Whether the predicted peak is at most `usable_bytes`."""
-    return cached_predict_peak(cfg, batch_size, seconds, optimizer).peak_bytes <= usable_bytes
+    return cached_predict_peak(cfg, batch_size, seconds, optimizer, step).peak_bytes <= usable_bytes
 
 
 def fits(cfg: MBSNetConfig, batch_size: int, gpu: str = gpus.DEFAULT_GPU, seconds: float = 2.0,
-         optimizer: str = "adam") -> bool:
+         optimizer: str = "adam", step=None) -> bool:
     """Whether the predicted peak fits the GPU's usable memory (capacity - CUDA context)."""
-    return fits_bytes(cfg, batch_size, gpus.get(gpu).usable, seconds, optimizer)
+    return fits_bytes(cfg, batch_size, gpus.get(gpu).usable, seconds, optimizer, step)
 
 
 def affine_in_batch(cfg: MBSNetConfig, seconds: float = 2.0, optimizer: str = "adam",
-                    check_batch: int | None = 3, tolerance: float = 0.005) -> dict:
+                    check_batch: int | None = 3, tolerance: float = 0.005, step=None) -> dict:
     """Fit peak(b) = intercept + slope * b from b = 1 and 2; check it at `check_batch`.
 
     Raises AssertionError if the check point is off by more than `tolerance` (relative).
     """
-    p1 = cached_predict_peak(cfg, 1, seconds, optimizer).peak_bytes
-    p2 = cached_predict_peak(cfg, 2, seconds, optimizer).peak_bytes
+    p1 = cached_predict_peak(cfg, 1, seconds, optimizer, step).peak_bytes
+    p2 = cached_predict_peak(cfg, 2, seconds, optimizer, step).peak_bytes
     fit = {"intercept": 2 * p1 - p2, "slope": p2 - p1}
     if check_batch:
-        actual = cached_predict_peak(cfg, check_batch, seconds, optimizer).peak_bytes
+        actual = cached_predict_peak(cfg, check_batch, seconds, optimizer, step).peak_bytes
         affine = fit["intercept"] + fit["slope"] * check_batch
         fit["check"] = {"batch_size": check_batch, "predicted": actual, "affine": affine,
                         "relative_error": abs(affine - actual) / actual}
@@ -42,7 +45,7 @@ def affine_in_batch(cfg: MBSNetConfig, seconds: float = 2.0, optimizer: str = "a
 
 
 def max_batch_for_bytes(cfg: MBSNetConfig, usable_bytes: int, seconds: float = 2.0,
-                        optimizer: str = "adam", verify: bool = True) -> dict:
+                        optimizer: str = "adam", verify: bool = True, step=None) -> dict:
     """Largest batch whose predicted peak is at most `usable_bytes`.
 
     usable_bytes: what PyTorch may allocate, e.g. gpus.usable_bytes(a device's total memory).
@@ -53,31 +56,31 @@ def max_batch_for_bytes(cfg: MBSNetConfig, usable_bytes: int, seconds: float = 2
     Returns {"usable_bytes", "fit", "max_batch": m (0 if even batch 1 does not fit)}, plus
     "verified_at" with `verify`.
     """
-    fit = affine_in_batch(cfg, seconds, optimizer, check_batch=None)
+    fit = affine_in_batch(cfg, seconds, optimizer, check_batch=None, step=step)
     m = max(int((usable_bytes - fit["intercept"]) // fit["slope"]), 0)
     if verify:
-        m = _largest_fitting(cfg, usable_bytes, seconds, optimizer, m)
+        m = _largest_fitting(cfg, usable_bytes, seconds, optimizer, m, step)
     result = {"usable_bytes": usable_bytes, "fit": fit, "max_batch": m}
     if verify:
         result["verified_at"] = [b for b in (m, m + 1) if b >= 1]
     return result
 
 
-def _largest_fitting(cfg, usable_bytes: int, seconds: float, optimizer: str, guess: int) -> int:
+def _largest_fitting(cfg, usable_bytes: int, seconds: float, optimizer: str, guess: int, step=None) -> int:
     """The largest m with predicted peak(m) <= usable_bytes (0 if none), starting from `guess`:
     secant steps along the chord from batch 1, then single steps to the boundary."""
     def peak(b):
-        return cached_predict_peak(cfg, b, seconds, optimizer).peak_bytes
+        return cached_predict_peak(cfg, b, seconds, optimizer, step).peak_bytes
 
     m = guess
     for _ in range(4):
         if m <= 1:
             break
         chord = (peak(m) - peak(1)) / (m - 1)
-        step = math.floor((usable_bytes - peak(m)) / chord)
-        if step == 0:
+        jump = math.floor((usable_bytes - peak(m)) / chord)
+        if jump == 0:
             break
-        m = max(m + step, 1)
+        m = max(m + jump, 1)
     while m >= 1 and peak(m) > usable_bytes:
         m -= 1
     while peak(m + 1) <= usable_bytes:
@@ -86,9 +89,9 @@ def _largest_fitting(cfg, usable_bytes: int, seconds: float, optimizer: str, gue
 
 
 def max_batch(cfg: MBSNetConfig, gpu: str = gpus.DEFAULT_GPU, seconds: float = 2.0,
-              optimizer: str = "adam", verify: bool = True) -> dict:
+              optimizer: str = "adam", verify: bool = True, step=None) -> dict:
     """Largest batch whose predicted peak fits the named `gpu` (max_batch_for_bytes of its usable memory).
 
     Returns {"gpu", "usable_bytes", "fit", "max_batch"} (and "verified_at" with `verify`).
     """
-    return {"gpu": gpu, **max_batch_for_bytes(cfg, gpus.get(gpu).usable, seconds, optimizer, verify)}
+    return {"gpu": gpu, **max_batch_for_bytes(cfg, gpus.get(gpu).usable, seconds, optimizer, verify, step)}

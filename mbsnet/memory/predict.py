@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import torch
 
 from mbsnet.config import MBSNetConfig
-from mbsnet.memory.step import (check_step_args, make_optimizer, random_inputs, spectral_loss, tracked_step,
-                                warm_up_optimizer)
+from mbsnet import step as step_module
+from mbsnet.memory.step import check_step_args, make_optimizer, random_inputs, tracked_step, warm_up_optimizer
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker
 from mbsnet.model import build_model
+from mbsnet.step import StepSettings
 from mbsnet.units import GiB
 
 CATEGORIES = ("parameters", "gradients", "optimizer_state", "inputs", "saved_activations",
@@ -44,6 +45,9 @@ LEFT_OUT = {
                     "before PyTorch allocates anything (see gpus.CONTEXT_RESERVE)",
     "kernels": "meta tensors follow the same autograd formulas as CUDA, so the same tensors are "
                "saved; a CUDA kernel's private scratch memory inside one op is not seen",
+    "autocast": "bf16 / fp16: CUDA autocast's dtype policy is emulated on meta tensors "
+                "(mbsnet.precision; checked against torch's CUDA policy in "
+                "results/autocast_policy_check.json); GradScaler's few scalars are not counted",
 }
 
 
@@ -53,7 +57,9 @@ class MemoryReport:
 
     peak_bytes: the highest live (allocated) bytes. categories: {category: bytes live at the
     peak}. modules: {module qualified name: bytes live at the peak that it allocated or owns}.
-    timeline: [(op index, live bytes)]. phase_starts: {phase: op index}.
+    timeline: [(op index, live bytes)]. phase_starts: {phase: op index}. The step: `step`
+    ("original" | "trainer"), `optimizer`, `precision`, `checkpointing` (the config's
+    activation_checkpointing), `accumulate` micro-batches of `micro_batch`.
     """
     preset: str
     batch_size: int
@@ -71,6 +77,11 @@ class MemoryReport:
     elapsed_s: float = 0.0
     device: str = "cpu"
     reserved_bytes: int | None = None     # CUDA only: max_memory_reserved (allocator segments)
+    step: str = "original"
+    precision: str = "fp32"
+    checkpointing: str = "none"
+    micro_batch: int = 0
+    accumulate: int = 1
 
     @property
     def peak_gib(self) -> float:
@@ -87,7 +98,9 @@ class MemoryReport:
     def to_dict(self, timeline: bool = False) -> dict:
         d = {"preset": self.preset, "batch_size": self.batch_size, "seconds": self.seconds,
              "frames": self.frames, "optimizer": self.optimizer, "method": self.method,
-             "device": self.device, "peak_bytes": self.peak_bytes,
+             "device": self.device, "step": self.step, "precision": self.precision,
+             "checkpointing": self.checkpointing, "micro_batch": self.micro_batch or self.batch_size,
+             "accumulate": self.accumulate, "peak_bytes": self.peak_bytes,
              "peak_gib": round(self.peak_gib, 4), "peak_phase": self.peak_phase,
              "categories": self.categories, "categories_gib":
                  {k: round(v / GiB, 4) for k, v in self.categories.items()},
@@ -102,7 +115,7 @@ class MemoryReport:
 
 
 def report_from(tracker: LiveMemoryTracker, cfg, batch_size, seconds, frames, optimizer, method,
-            elapsed, device="cpu") -> MemoryReport:
+                elapsed, device="cpu", settings: StepSettings | None = None) -> MemoryReport:
     live = tracker.live_at(tracker.peak_event)
     categories = {c: 0 for c in CATEGORIES}
     modules: dict[str, int] = {}
@@ -110,10 +123,14 @@ def report_from(tracker: LiveMemoryTracker, cfg, batch_size, seconds, frames, op
         categories[tracker.category_of(a)] += a.nbytes
         modules[a.module] = modules.get(a.module, 0) + a.nbytes
     assert sum(categories.values()) == tracker.peak_bytes, "tracker bookkeeping is inconsistent"
+    settings = settings or StepSettings.original(optimizer)
     return MemoryReport(cfg.name, batch_size, seconds, frames, str(optimizer), method,
                         tracker.peak_bytes, tracker.phase_at(tracker.peak_event),
                         categories, modules, _compress(tracker.timeline),
-                        dict(tracker.phase_starts), tracker.op_count, elapsed, device)
+                        dict(tracker.phase_starts), tracker.op_count, elapsed, device,
+                        step=settings.name, precision=settings.precision_for(cfg),
+                        checkpointing=cfg.activation_checkpointing,
+                        micro_batch=settings.micro_batch(batch_size), accumulate=settings.accumulate)
 
 
 def _compress(timeline, max_points: int = 4000):
@@ -125,37 +142,57 @@ def _compress(timeline, max_points: int = 4000):
 
 
 def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
-                 optimizer: str = "adam", round_to: int = CUDA_BLOCK, loss_fn=None) -> MemoryReport:
+                 optimizer: str = "adam", round_to: int = CUDA_BLOCK, loss_fn=None,
+                 step: StepSettings | None = None) -> MemoryReport:
     """Predict the CUDA peak (max_memory_allocated) of one training step, without allocating.
 
-    The step: model forward on a complex STFT (b, 257, cfg.frames(seconds)), `spectral_loss`
-    (the original's; or `loss_fn(estimate, clean) -> scalar tensor`) against a clean STFT,
-    backward, one `optimizer` step (Adam: 2 fp32 states per parameter).
-    Runs on meta tensors (shapes and dtypes only: about 5x faster than FakeTensorMode here, and
-    the same bytes); every allocation is rounded up to `round_to` bytes as on CUDA.
+    The step is mbsnet.step.train_step with `step` (StepSettings; default the original's:
+    StepSettings.original(optimizer), Adam with 2 fp32 states per parameter, `spectral_loss` or
+    `loss_fn(estimate, clean) -> scalar tensor`, no clipping, the config's precision). The
+    original's step starts from complex STFTs (b, 257, cfg.frames(seconds)); any other step from
+    (b, s) waveforms, as the trainer does (mbsnet.step.split_batch), in `step.accumulate`
+    micro-batches of batch_size / accumulate. Precision and activation checkpointing are the
+    config's (StepSettings.precision overrides the precision); bf16 / fp16 follow CUDA autocast's
+    dtype policy (mbsnet.precision). Runs on meta tensors (shapes and dtypes only: about 5x faster
+    than FakeTensorMode here, and the same bytes); every allocation is rounded up to `round_to`
+    bytes as on CUDA. LEFT_OUT lists what is not modelled (allocator fragmentation, cuBLAS /
+    cuDNN workspaces, the CUDA context).
     """
     check_step_args(cfg, batch_size, seconds)
+    settings = step or StepSettings.original(optimizer)
+    settings.micro_batch(batch_size)
     start = time.perf_counter()
     frames = cfg.frames(seconds)
     with torch.device("meta"):
         model = build_model(cfg)
-    opt = make_optimizer(model, optimizer)
-    noisy, clean = random_inputs(cfg, batch_size, frames, device="meta")
+    opt = (make_optimizer(model, optimizer) if step is None
+           else step_module.make_optimizer(model, settings))
     tracker = LiveMemoryTracker(round_to, device="meta")
-    tracked_step(model, opt, noisy, clean, tracker, loss_fn)
-    return report_from(tracker, cfg, batch_size, seconds, frames, optimizer, "meta-tensor prediction",
-                   time.perf_counter() - start)
+    scaler = step_module.make_scaler("meta", settings.precision_for(cfg))
+    if step is None or settings.name == "original":
+        noisy, clean = random_inputs(cfg, batch_size, frames, device="meta")
+        micro = [step_module.MicroBatch(n, c) for n, c in
+                 zip(noisy.split(settings.micro_batch(batch_size)), clean.split(settings.micro_batch(batch_size)))]
+        inputs = (noisy, clean)
+    else:
+        samples = int(round(seconds * cfg.sample_rate))
+        clean_wav, noisy_wav = (torch.randn(batch_size, samples, device="meta") for _ in range(2))
+        micro = step_module.split_batch(clean_wav, noisy_wav, cfg, settings)
+        inputs = (clean_wav, noisy_wav, micro[0].noisy, micro[0].clean)
+    tracked_step(model, opt, None, None, tracker, loss_fn, settings, micro, scaler, inputs)
+    return report_from(tracker, cfg, batch_size, seconds, frames, settings.optimizer,
+                       "meta-tensor prediction", time.perf_counter() - start, settings=settings)
 
 
 _CACHE: dict = {}
 
 
 def cached_predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
-                        optimizer: str = "adam") -> MemoryReport:
-    """predict_peak, memoized per (cfg, batch_size, seconds, optimizer) in this process."""
-    key = (cfg, batch_size, float(seconds), optimizer)
+                        optimizer: str = "adam", step: StepSettings | None = None) -> MemoryReport:
+    """predict_peak, memoized per (cfg, batch_size, seconds, optimizer, step) in this process."""
+    key = (cfg, batch_size, float(seconds), optimizer, step)
     if key not in _CACHE:
-        _CACHE[key] = predict_peak(cfg, batch_size, seconds, optimizer)
+        _CACHE[key] = predict_peak(cfg, batch_size, seconds, optimizer, step=step)
     return _CACHE[key]
 
 
@@ -163,9 +200,12 @@ def torch_memtracker_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2
                           optimizer: str = "adam") -> int:
     """Peak bytes of the same steady-state training step according to
     torch.distributed._tools.mem_tracker.MemTracker under FakeTensorMode (no 512 B rounding:
-    fake tensors live on the CPU). Slow (~20x predict_peak): use small shapes."""
+    fake tensors live on the CPU). The original's step, fp32, with the config's activation
+    checkpointing. Slow (~20x predict_peak): use small shapes."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
+
+    from mbsnet.losses import spectral_loss
 
     check_step_args(cfg, batch_size, seconds)
     with FakeTensorMode():

@@ -1,38 +1,32 @@
-"""The training step whose memory is predicted: loss, optimizer, inputs and the tracked step itself."""
+"""The training step whose memory is predicted: mbsnet.step.train_step run under the tracker, its inputs and optimizer.
+
+`tracked_step` runs the very `train_step` the trainer runs (looked up on mbsnet.step at call
+time), with a `TrackerTrace` that labels phases, marks saved tensors and tracks gradients.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from mbsnet import step
 from mbsnet.config import MBSNetConfig
 from mbsnet.errors import InputError
+from mbsnet.losses import spectral_loss
 from mbsnet.memory.tracker import LiveMemoryTracker, ModuleLabels
+from mbsnet.step import OPTIMIZERS, MicroBatch, StepSettings
 
-
-def spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, compress: float = 0.3,
-                  eps: float = 1e-8) -> torch.Tensor:
-    """The original's loss: 0.5 L1 on real/imag + 0.5 L1 on magnitude ** 0.3.
-
-    The original's step, which the predictor reproduces; the trainer (`mbsnet.losses`) takes the
-    real/imag term on the compressed spectrum instead, with the same predicted peak (the loss
-    runs below the peak; tests/test_memory.py checks it). estimate, clean: complex STFTs (b, f, t).
-    """
-    complex_term = F.l1_loss(torch.view_as_real(estimate), torch.view_as_real(clean))
-    magnitude_term = F.l1_loss((estimate.abs() + eps) ** compress, (clean.abs() + eps) ** compress)
-    return 0.5 * complex_term + 0.5 * magnitude_term
+__all__ = ["TrackerTrace", "check_step_args", "make_optimizer", "random_inputs", "spectral_loss",
+           "tracked_step", "warm_up_optimizer"]       # spectral_loss: the original's, re-exported
 
 
 def make_optimizer(model: nn.Module, optimizer: str = "adam", lr: float = 1e-3):
-    """The trainer's optimizer. `foreach=True` is what torch picks on CUDA (it allocates
-    temporaries of the size of all parameters), so a CPU run mirrors the GPU."""
-    if optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
-    if optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, foreach=True)
+    """The optimizer of the original's step by name ("adam", "adamw", "sgd", "none"); see
+    mbsnet.step.make_optimizer for the trainer's settings."""
     if optimizer in (None, "none"):
         return None
-    raise ValueError(f"optimizer must be 'adam', 'sgd' or 'none', got {optimizer!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    return step.make_optimizer(model, StepSettings.original(optimizer, lr=lr))
 
 
 def random_inputs(cfg: MBSNetConfig, batch_size: int, frames: int, device=None):
@@ -63,11 +57,38 @@ def warm_up_optimizer(model: nn.Module, optimizer) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
-def tracked_step(model, optimizer, noisy, clean, tracker: LiveMemoryTracker, loss_fn=None) -> None:
-    """One steady-state training step under `tracker`: forward, loss, backward, optimizer step.
+class TrackerTrace:
+    """train_step's trace hooks on a LiveMemoryTracker: phases, module labels, saved tensors, gradients."""
+
+    def __init__(self, tracker: LiveMemoryTracker, names: dict):
+        self.tracker, self.names = tracker, names
+
+    def phase(self, name, module=None):
+        self.tracker.set_phase(name)
+        if module is not None:
+            self.tracker.module = module
+
+    def saving(self):
+        return self.tracker.saved_tensors_hooks()
+
+    def gradients(self, model):
+        for p in model.parameters():
+            if p.grad is not None:
+                self.tracker.track(p.grad, "gradients", self.names[id(p)])
+
+
+def tracked_step(model, optimizer, noisy, clean, tracker: LiveMemoryTracker, loss_fn=None,
+                 settings: StepSettings | None = None, micro_batches=None, scaler=None,
+                 inputs=()) -> None:
+    """One steady-state training step under `tracker`: mbsnet.step.train_step.
 
     The optimizer state exists already (see `warm_up_optimizer`), as from the second step on.
+    settings: default StepSettings.original() (the original's step). noisy, clean: complex STFTs
+    (b, f, t) of one micro-batch, or give `micro_batches` (list of MicroBatch) and the tensors they
+    come from as `inputs` (tracked as inputs). loss_fn(estimate, clean) -> scalar replaces the
+    settings' loss.
     """
+    settings = settings or StepSettings.original()
     warm_up_optimizer(model, optimizer)
     names = {id(p): n.rpartition(".")[0] for n, p in model.named_parameters()}
     for p in model.parameters():
@@ -77,29 +98,14 @@ def tracked_step(model, optimizer, noisy, clean, tracker: LiveMemoryTracker, los
             for value in state.values():
                 if isinstance(value, torch.Tensor) and value.dim() > 0:   # not step counters
                     tracker.track(value, "optimizer_state", names[id(p)])
-    tracker.track(noisy, "inputs", "(inputs)")
-    tracker.track(clean, "inputs", "(inputs)")
+    if micro_batches is None:
+        micro_batches, inputs = [MicroBatch(noisy, clean)], (noisy, clean)
+    for t in inputs:
+        tracker.track(t, "inputs", "(inputs)")
     labels = ModuleLabels(model, tracker)
     try:
         with tracker:
-            tracker.set_phase("forward")
-            with tracker.saved_tensors_hooks():
-                estimate = model(noisy)
-                tracker.set_phase("loss")
-                tracker.module = "(loss)"
-                loss = (loss_fn or spectral_loss)(estimate, clean)
-            del estimate
-            tracker.set_phase("backward")
-            tracker.module = "(backward)"
-            loss.backward()
-            for p in model.parameters():
-                if p.grad is not None:
-                    tracker.track(p.grad, "gradients", names[id(p)])
-            del loss
-            tracker.set_phase("optimizer")
-            tracker.module = "(optimizer)"
-            if optimizer is not None:
-                optimizer.step()
-            tracker.set_phase("end")
+            step.train_step(model, optimizer, micro_batches, settings, scaler=scaler,
+                            trace=TrackerTrace(tracker, names), loss_fn=loss_fn)
     finally:
         labels.remove()

@@ -1,0 +1,205 @@
+"""The remedies the analysis never names, measured: predicted peaks of the remedy presets, the CPU cost of checkpointing, MemTracker agreement.
+
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies peaks /tmp/remedies_peaks.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies checks /tmp/remedies_checks.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies merge /tmp/remedies_peaks.json \
+        /tmp/remedies_checks.json results/remedies.json
+
+For each remedy preset (mbsnet.presets.remedy_names()) and its parent: parameters, the predicted
+peak of the trainer's step (mbsnet.step.StepSettings(): AdamW, enhancement_loss, clipping) at
+batch 2 and 6 on 2 s segments, with the categories at the peak, and the largest batch on a 12 GiB
+card from the line through those two points (an estimate: the peak is nearly affine in batch).
+Then: final_lean at batch 6 with smaller cross-band/temporal scan chunks; the CPU step time of
+seed_checkpointed vs seed (interleaved, one thread, median of `repeats`); torch's MemTracker
+against predict_peak (unrounded, the original's fp32 step) on the checkpointed presets at a small
+shape. The two parts can run side by side; each saves after every piece. Tens of minutes on a
+laptop CPU (the seed's sequential scan dominates).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import replace
+
+import torch
+
+from mbsnet import presets
+from mbsnet.memory import gpus
+from mbsnet.memory.predict import predict_peak, torch_memtracker_peak
+from mbsnet.model import build_model
+from mbsnet.results import save_result
+from mbsnet.step import StepSettings, make_optimizer, split_batch, train_step
+from mbsnet.units import GiB
+
+SECONDS = 2.0
+BATCHES = (2, 6)
+
+
+def _parameters(cfg) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(cfg).parameters())
+
+
+def peak_rows(names, step: StepSettings = StepSettings(), log=print) -> dict:
+    rows = {}
+    usable = gpus.get("rtx3080ti").usable
+    for name in names:
+        cfg = presets.get(name)
+        row = {"parent": presets.parent(name), "changes": {k: list(v) for k, v in presets.changes(name).items()},
+               "parameters": _parameters(cfg)}
+        for b in BATCHES:
+            r = predict_peak(cfg, b, SECONDS, step=step)
+            row[f"peak_b{b}_bytes"] = r.peak_bytes
+            row[f"peak_b{b}_gib"] = round(r.peak_gib, 3)
+            row[f"categories_b{b}_gib"] = {k: round(v / GiB, 3) for k, v in r.categories.items()}
+            row[f"peak_phase_b{b}"] = r.peak_phase
+            row["predict_seconds"] = max(row.get("predict_seconds", 0), round(r.elapsed_s, 1))
+            log(f"{name} b{b}: {r.peak_gib:.3f} GiB ({r.elapsed_s:.0f} s)")
+        slope = (row["peak_b6_bytes"] - row["peak_b2_bytes"]) / 4
+        intercept = row["peak_b2_bytes"] - 2 * slope
+        row["max_batch_12gib_affine_estimate"] = int((usable - intercept) // slope)
+        rows[name] = row
+    return rows
+
+
+def chunk_sweep(name="final_lean", batch=6, chunks=(64, 32, 16), log=print) -> dict:
+    out = {}
+    for chunk in chunks:
+        r = predict_peak(replace(presets.get(name), scan_chunk_size=chunk), batch, SECONDS, step=StepSettings())
+        out[str(chunk)] = {"peak_bytes": r.peak_bytes, "peak_gib": round(r.peak_gib, 3),
+                           "temporaries_gib": round(r.categories["temporaries"] / GiB, 3),
+                           "saved_activations_gib": round(r.categories["saved_activations"] / GiB, 3)}
+        log(f"{name} chunk {chunk}: {r.peak_gib:.3f} GiB")
+    return out
+
+
+def cpu_step_times(names=("seed", "seed_checkpointed"), batch=1, seconds=0.5, repeats=3) -> dict:
+    """Real CPU training steps (the trainer's step), interleaved, one thread -> seconds per preset."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        setups = {}
+        for name in names:
+            torch.manual_seed(0)
+            cfg = presets.get(name)
+            model = build_model(cfg)
+            opt = make_optimizer(model, StepSettings())
+            wav = torch.randn(2, batch, int(seconds * cfg.sample_rate))
+            setups[name] = (model, opt, split_batch(wav[0], wav[1], cfg, StepSettings()))
+            train_step(model, opt, setups[name][2], StepSettings())          # warm-up step
+        times = {name: [] for name in names}
+        for _ in range(repeats):
+            for name in names:
+                model, opt, micro = setups[name]
+                start = time.perf_counter()
+                train_step(model, opt, micro, StepSettings())
+                times[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    return {"batch": batch, "seconds": seconds, "threads": 1, "repeats": repeats, "times_s": times,
+            "median_s": med, "ratio_to_first": {n: med[n] / med[names[0]] for n in names}}
+
+
+def memtracker_check(names=("seed_checkpointed", "final_checkpointed", "final"), batch=1, seconds=0.1,
+                     log=print) -> dict:
+    out = {}
+    for name in names:
+        cfg = presets.get(name)
+        theirs = torch_memtracker_peak(cfg, batch, seconds)
+        ours = predict_peak(cfg, batch, seconds, round_to=1).peak_bytes
+        out[name] = {"memtracker_bytes": theirs, "predict_peak_unrounded_bytes": ours,
+                     "relative_difference": abs(ours - theirs) / theirs}
+        log(f"memtracker {name}: {theirs} vs {ours} ({out[name]['relative_difference']:.3%})")
+    return {"batch": batch, "seconds": seconds, "step": "original (MemTracker runs the fp32 step)",
+            "rows": out}
+
+
+PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_checkpointed", "final_bf16", "final",
+              "authors_attempt", "chunked_scan", "seed")
+
+
+def _log(msg):
+    print(msg, flush=True)
+
+
+def run_peaks(out_path, names=PEAK_ORDER) -> dict:
+    """Predicted peaks of every remedy preset and its parent, saved after each preset."""
+    result = {"step": StepSettings().to_dict(), "seconds": SECONDS, "batches": list(BATCHES), "rows": {}}
+    for name in names:
+        result["rows"].update(peak_rows([name], log=_log))
+        save_result(out_path, result)
+    return result
+
+
+def run_checks(out_path) -> dict:
+    """MemTracker agreement, CPU step time of checkpointing, final_lean's scan chunk sizes."""
+    result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed"), seconds=0.02,
+                                             log=_log)}
+    save_result(out_path, result)
+    result["cpu_step_time"] = cpu_step_times()
+    _log(str(result["cpu_step_time"]["median_s"]))
+    save_result(out_path, result)
+    result["final_lean_chunk_sweep_b6"] = chunk_sweep(log=_log)
+    save_result(out_path, result)
+    return result
+
+
+def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
+    """results/remedies.json from the parts (comma-separated peaks files; each part's provenance
+    kept) and the goals."""
+    import json
+
+    parts = [json.loads(open(p).read()) for p in peaks_paths.split(",")]
+    from pathlib import Path
+
+    checks = json.loads(Path(checks_path).read_text()) if Path(checks_path).exists() \
+        else {"provenance": None, "checks_missing": f"{checks_path} was not written (still running)"}
+    rows = {}
+    for part in parts:
+        rows.update(part["rows"])
+    peaks = {**parts[0], "rows": {n: rows[n] for n in PEAK_ORDER if n in rows}}
+    result = {"parts_provenance": {"peaks": [p.pop("provenance") for p in parts],
+                                   "checks": checks.pop("provenance")},
+              **{k: v for k, v in peaks.items() if k != "provenance"}, **checks}
+    if "authors_attempt" in rows:
+        result["authors_attempt_parameters"] = {"counted": rows["authors_attempt"]["parameters"],
+                                                "reported": presets.AUTHORS_ATTEMPT_PARAMETERS}
+    goals = {}
+    if "seed_checkpointed" in rows:
+        goals["seed_checkpointed_b2_le_12gib"] = rows["seed_checkpointed"]["peak_b2_bytes"] <= 12 * GiB
+    if "final_lean" in rows:
+        goals["final_lean_b6_le_1gib"] = rows["final_lean"]["peak_b6_bytes"] <= 1 * GiB
+        goals["final_lean_b6_le_0.5gib"] = rows["final_lean"]["peak_b6_bytes"] <= 0.5 * GiB
+    if "memtracker" in checks:
+        goals["memtracker_within_2pct"] = all(r["relative_difference"] <= 0.02
+                                              for r in checks["memtracker"]["rows"].values())
+    if "cpu_step_time" in checks:
+        goals["seed_checkpointed_cpu_time_le_1.35x"] = \
+            checks["cpu_step_time"]["ratio_to_first"]["seed_checkpointed"] <= 1.35
+    if extra_paths:
+        for path in extra_paths.split(","):
+            part = json.loads(open(path).read())
+            result["parts_provenance"].setdefault("extra", []).append(part.pop("provenance"))
+            for key, value in part.items():     # sweeps of several parts add up
+                if isinstance(value, dict) and isinstance(result.get(key), dict):
+                    result[key] = {**result[key], **value}
+                else:
+                    result[key] = value
+    result["goals"] = goals
+    result["missing_presets"] = [n for n in PEAK_ORDER if n not in rows]
+    save_result(out_path, result)
+    return result
+
+
+if __name__ == "__main__":
+    part = sys.argv[1]
+    if part == "peaks":
+        run_peaks(sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else PEAK_ORDER)
+    elif part == "checks":
+        run_checks(sys.argv[2])
+    elif part == "chunks":
+        save_result(sys.argv[2], {"final_lean_chunk_sweep_b6": chunk_sweep(chunks=tuple(int(c) for c in (sys.argv[3] if len(sys.argv) > 3 else "64,16,8").split(",")), log=_log)})
+    else:
+        print(merge(*sys.argv[2:6])["goals"])
