@@ -67,6 +67,11 @@ def run(args) -> int:
 
     import torch
 
+    from mbsnet.checkpoint import read_checkpoint
+
+    if args.checkpoint is not None:
+        read_checkpoint(args.checkpoint)      # a missing or corrupt checkpoint: one line, before any work
+
     from mbsnet.comparison import TEST_SETS, comparison_table, real_test_root, run_comparison
 
     if args.threads:
