@@ -14,9 +14,9 @@ they are scored live, beside the model in the same loop (`anchors="live"`), whic
 wheels. An anchor that cannot be shown (no stored result on these files, its wheel missing) is
 reported as one line in `missing`, never as an error.
 
-Parameters and real-time factors: the model's and the Wiener filter's are measured here on one
-torch thread on the same 10 s clip the anchors are timed on (mbsnet.anchors.score.rtf_clip); the
-anchors' come from the run their scores come from.
+Parameters and real-time factors: every system's RTF is measured in this run, on one torch thread,
+on the same 10 s clip (mbsnet.anchors.score.rtf_clip), so they share the machine's load; an anchor
+whose wheel is missing here keeps the RTF of the run its stored scores come from.
 """
 from __future__ import annotations
 
@@ -102,10 +102,15 @@ def stored_anchors(test_set: str, evaluated: dict, names=None, results_dir=None)
     if not path.exists():
         return {}, {"anchors": f"no stored anchor scores ({path.name}): run `{make}` or pass --anchors live"}
     stored = json.loads(path.read_text())
-    if stored.get("items_sha") != evaluated["items_sha"]:
+    ids = [r["id"] for r in evaluated["rows"] if r["system"] == "noisy"]
+    if "items_sha" not in stored or "items_sha" not in evaluated:     # a result stored before items_sha
+        same = [r["id"] for r in stored["rows"] if r["system"] == "noisy"] == ids
+    else:
+        same = stored["items_sha"] == evaluated["items_sha"]
+    if not same:
         return {}, {"anchors": f"{path.name} scored other files (items_sha {stored.get('items_sha')}, "
-                               f"{stored.get('n_items')} items; here {evaluated['items_sha']}, "
-                               f"{evaluated['n_items']}): rerun `{make}` or pass --anchors live"}
+                               f"{stored.get('n_items')} items; here {evaluated.get('items_sha')}, "
+                               f"{len(ids)}): rerun `{make}` or pass --anchors live"}
     live = {r["id"]: r for r in evaluated["rows"] if r["system"] == "noisy"}
     worst = {m: 0.0 for m in NOISY_TOLERANCE}
     for row in (r for r in stored["rows"] if r["system"] == "noisy"):
@@ -158,13 +163,15 @@ def run_comparison(checkpoint=None, anchors: str = "stored", names=None, rtf: bo
         info["model"].update(measure_rtf(lambda x: enhance_long(model, x), clip))
         info["wiener"].update(measure_rtf(lambda x: wiener_enhance(x, knobs["oversubtraction"],
                                                                     knobs["floor_db"]), clip))
-    live_info = {}
-    if live:
+    live_info, timed = {}, {}
+    here = tuple(live) if anchors == "live" else tuple(n for n in names if anchor_registry.available(n))
+    if here and (live or rtf):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
-        live_info = anchor_table(tuple(live), rtf=rtf)
+        timed = anchor_table(here, rtf=rtf)     # the anchors timed beside the model, under the same load
         torch.set_num_threads(threads)
-    result["systems"] = {**info, **live_info}
+        live_info = {n: timed[n] for n in live}
+    result["systems"] = {**info, **timed}
     result["anchors_mode"] = anchors
     for test_set in (t for t in TEST_SETS if t in result):
         evaluated = result[test_set]
@@ -172,6 +179,9 @@ def run_comparison(checkpoint=None, anchors: str = "stored", names=None, rtf: bo
                        "source": "live"} for s in ("noisy", "wiener", "model")}
         if anchors == "stored":
             found, missing = stored_anchors(test_set, evaluated, names, results_dir)
+            for n in set(found) & set(timed):
+                if "rtf" in timed[n]:
+                    found[n].update(rtf=timed[n]["rtf"], rtf_source="this run")
         else:
             found = {n: {"summary": evaluated["summary"][n], "params": live_info[n]["params"],
                          "rtf": live_info[n].get("rtf"), "source": "live"} for n in live}

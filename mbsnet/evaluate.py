@@ -144,12 +144,14 @@ def voicebank_items(root, n: int | None = None) -> list[dict]:
 
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
                    progress: bool = True, n_arctic: int | None = None, real_root=None,
-                   voicebank=None, n_voicebank: int | None = None, extra_systems: dict | None = None) -> dict:
+                   voicebank=None, n_voicebank: int | None = None, extra_systems: dict | None = None,
+                   sets=("synthetic", "arctic", "real", "voicebank")) -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI).
 
     real_root: a corpus v3 whose real-speech split to score (default: `data_root` when that is a
     corpus v3 with one); voicebank: a VoiceBank-DEMAND folder whose test pairs to score (the first
-    `n_voicebank`). extra_systems: {name: enhance} scored beside them on every test set.
+    `n_voicebank`). extra_systems: {name: enhance} scored beside them on every test set. sets: the
+    test sets to score (of those available; the Wiener knobs are tuned whichever are scored).
     """
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
     state = read_checkpoint(path)
@@ -160,17 +162,20 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     tune_pairs = [train[int(i)] for i in tuning_rng.choice(len(train), min(tune_n, len(train)), replace=False)]
     knobs = tune_wiener(tune_pairs)
     extra = extra_systems or {}
-    synthetic = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test", progress, extra)
-    arctic = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs, "ARCTIC mixtures",
-                              progress, extra)
     result = {}
+    if "synthetic" in sets:
+        result["synthetic"] = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test",
+                                               progress, extra)
+    if "arctic" in sets:
+        result["arctic"] = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs,
+                                            "ARCTIC mixtures", progress, extra)
     if real_root is None and train.manifest.get("version") == 3 and train.manifest["splits"].get("real"):
         real_root = train.root
-    if real_root is not None:
+    if real_root is not None and "real" in sets:
         result["real"] = evaluate_systems(model, real_items(real_root, n_test), knobs, "real-speech test", progress,
                                           extra)
         result["real"]["corpus"] = {"root": str(real_root), "spec": CorpusV3Pairs(real_root, "real").manifest["spec"]}
-    if voicebank is not None:
+    if voicebank is not None and "voicebank" in sets:
         result["voicebank"] = evaluate_systems(model, voicebank_items(voicebank, n_voicebank), knobs,
                                                "VoiceBank-DEMAND test", progress, extra)
         result["voicebank"]["root"] = str(voicebank)
@@ -178,7 +183,7 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
             "checkpoint_provenance": state.get("provenance"), "config": state["config"],
             "train_settings": state.get("train"),
             "corpus": {"root": str(train.root), "spec": train.manifest["spec"]},
-            "wiener": {k: v for k, v in knobs.items()}, "synthetic": synthetic, "arctic": arctic, **result,
+            "wiener": {k: v for k, v in knobs.items()}, **result,
             "seconds": round(time.monotonic() - t0, 1)}
 
 

@@ -6,6 +6,18 @@ from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
 ANCHOR_MODES = ("stored", "live", "none")   # mbsnet.comparison.ANCHOR_MODES (it loads torch)
+SETS = ("synthetic", "arctic", "real", "voicebank")   # mbsnet.comparison.TEST_SETS
+
+
+def _sets(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated test sets."""
+    import argparse
+
+    sets = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    bad = [s for s in sets if s not in SETS]
+    if not sets or bad:
+        raise argparse.ArgumentTypeError(f"expected test sets from {', '.join(SETS)}, got {text!r}")
+    return sets
 
 
 def add_arguments(parser) -> None:
@@ -16,6 +28,8 @@ def add_arguments(parser) -> None:
                         help="corpus v3 whose real-speech test split to score (default: data/corpus_v3 if it has "
                              "one, else data/real_test, made from ../shared/data when that exists)")
     parser.add_argument("--no-real", action="store_true", help="skip the real-speech test set")
+    parser.add_argument("--sets", type=_sets, default=SETS, metavar="A,B",
+                        help="only these test sets (default: all that are available: %(default)s)")
     parser.add_argument("--voicebank", default=None, metavar="DIR",
                         help="a VoiceBank-DEMAND folder: score its test pairs too")
     parser.add_argument("--n-voicebank", type=positive_int, default=None,
@@ -45,6 +59,7 @@ def _command(args) -> str:
     parts += [] if args.tune_n == 16 else ["--tune-n", str(args.tune_n)]
     parts += [] if args.anchors == "stored" else ["--anchors", args.anchors]
     parts += [f for f, on in (("--no-real", args.no_real), ("--no-rtf", args.no_rtf)) if on]
+    parts += [] if args.sets == SETS else ["--sets", ",".join(args.sets)]
     parts += ["--threads", str(args.threads)] if args.threads else []
     return " ".join(parts + ["--out", args.out])
 
@@ -76,12 +91,14 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    real_root, line = real_test_root(args.real_test, build=not args.no_real, progress=not args.json)
+    real_root, line = real_test_root(args.real_test, build=not args.no_real and "real" in args.sets,
+                                     progress=not args.json)
     if not args.json:
         print(line)
     result = run_comparison(args.checkpoint, anchors=args.anchors, rtf=not args.no_rtf, data_root=args.data,
                             n_test=args.n_test, tune_n=args.tune_n, progress=not args.json, n_arctic=args.n_arctic,
-                            real_root=real_root, voicebank=args.voicebank, n_voicebank=args.n_voicebank)
+                            real_root=real_root, voicebank=args.voicebank, n_voicebank=args.n_voicebank,
+                            sets=args.sets)
     if args.out:
         save_result(args.out, result, command=_command(args))
     sets = [k for k in TEST_SETS if k in result]
