@@ -8,8 +8,10 @@
 The model, the noisy input and the Wiener filter are always scored live (mbsnet.evaluate). The
 anchors (GTCRN, DeepFilterNet3, RNNoise) either come from their stored results,
 results/anchors_<test set>.json (`python -m mbsnet anchors --set ...`), used only when they were
-scored on the same files: the same `items_sha` (ids and lengths, in order) and, per file, the same
-noisy-input scores as the live run (within NOISY_TOLERANCE, which allows for 16-bit storage); or
+scored on the same files: the same `items_sha` (ids and lengths, in order; for results stored
+before it, the same ids in order) and, per file, the same noisy-input scores as the live run
+(within NOISY_TOLERANCE, which allows for 16-bit storage); when the files evaluated are a part of
+those stored (`--n-test`), the anchors' means over just those files, from the stored per-file rows; or
 they are scored live, beside the model in the same loop (`anchors="live"`), which needs their
 wheels. An anchor that cannot be shown (no stored result on these files, its wheel missing) is
 reported as one line in `missing`, never as an error.
@@ -30,6 +32,7 @@ from mbsnet.anchors.score import anchor_table, real_time_factor, rtf_clip
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model
 from mbsnet.enhance import enhance_long
 from mbsnet.evaluate import run_evaluation
+from mbsnet.metrics import summarize
 from mbsnet.results import DATA_DIR, RESULTS_DIR
 from mbsnet.wiener import wiener_enhance
 
@@ -103,17 +106,16 @@ def stored_anchors(test_set: str, evaluated: dict, names=None, results_dir=None)
         return {}, {"anchors": f"no stored anchor scores ({path.name}): run `{make}` or pass --anchors live"}
     stored = json.loads(path.read_text())
     ids = [r["id"] for r in evaluated["rows"] if r["system"] == "noisy"]
-    if "items_sha" not in stored or "items_sha" not in evaluated:     # a result stored before items_sha
-        same = [r["id"] for r in stored["rows"] if r["system"] == "noisy"] == ids
-    else:
-        same = stored["items_sha"] == evaluated["items_sha"]
-    if not same:
+    stored_ids = [r["id"] for r in stored["rows"] if r["system"] == "noisy"]
+    exact = (stored["items_sha"] == evaluated["items_sha"] if "items_sha" in stored and "items_sha" in evaluated
+             else stored_ids == ids)          # a result stored before items_sha: its ids, in order
+    if not exact and not set(ids) <= set(stored_ids):
         return {}, {"anchors": f"{path.name} scored other files (items_sha {stored.get('items_sha')}, "
-                               f"{stored.get('n_items')} items; here {evaluated.get('items_sha')}, "
+                               f"{len(stored_ids)} items; here {evaluated.get('items_sha')}, "
                                f"{len(ids)}): rerun `{make}` or pass --anchors live"}
     live = {r["id"]: r for r in evaluated["rows"] if r["system"] == "noisy"}
     worst = {m: 0.0 for m in NOISY_TOLERANCE}
-    for row in (r for r in stored["rows"] if r["system"] == "noisy"):
+    for row in (r for r in stored["rows"] if r["system"] == "noisy" and r["id"] in live):
         for m in NOISY_TOLERANCE:
             if row.get(m) is not None and live[row["id"]].get(m) is not None:
                 worst[m] = max(worst[m], abs(row[m] - live[row["id"]][m]))
@@ -128,8 +130,13 @@ def stored_anchors(test_set: str, evaluated: dict, names=None, results_dir=None)
             missing[name] = f"{name}: not in {path.name} (run `{make}` with its wheel installed)"
             continue
         info = stored["anchors"][name]
-        found[name] = {"summary": stored["summary"][name], "params": info["params"], "rtf": info.get("rtf"),
-                       "source": f"{path.name} ({when[0]}, {when[1]})", "noisy_max_diff": worst}
+        if exact:
+            summary, source = stored["summary"][name], f"{path.name} ({when[0]}, {when[1]})"
+        else:    # these files are a part of the stored ones: their means, from the stored per-file rows
+            summary = summarize([r for r in stored["rows"] if r["system"] == name and r["id"] in live])
+            source = f"{path.name} ({when[0]}, {when[1]}; {len(ids)} of its {len(stored_ids)} files)"
+        found[name] = {"summary": summary, "params": info["params"], "rtf": info.get("rtf"), "source": source,
+                       "noisy_max_diff": worst}
     return found, missing
 
 

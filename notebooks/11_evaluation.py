@@ -29,11 +29,12 @@
 # test set** of corpus v3: 150 mixtures of held-out LibriSpeech speakers with held-out real noise recordings or
 # babble of other held-out speakers (notebook 9).
 #
-# `python -m mbsnet evaluate` computed everything below (about half an hour of CPU): the model, the noisy input and
-# the Wiener filter live, the anchors from their stored runs (`python -m mbsnet anchors --set ...`), taken only where
-# those scored the same files — the same item ids and lengths (`items_sha`) and, file by file, the same noisy-input
-# scores. The real-speech test set is made from `../shared/data`; this notebook reads only the stored scores, so it
-# shows the same with or without those recordings, and its audio players use the shipped ARCTIC utterances.
+# `python -m mbsnet evaluate` computed the model's, the noisy input's and the Wiener filter's scores (minutes of CPU
+# per test set), `python -m mbsnet anchors --set ...` the anchors'; the notebook loads the stored results and takes an
+# anchor's scores only where they were computed on the same files: the same item ids (and lengths, `items_sha`) and,
+# file by file, the same noisy-input scores (`mbsnet.comparison.stored_anchors`). The real-speech test set is made from
+# `../shared/data`; this notebook reads only the stored scores, so it shows the same with or without those recordings,
+# and its audio players use the shipped ARCTIC utterances.
 
 # %%
 import textwrap
@@ -41,46 +42,41 @@ import textwrap
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from mbsnet.anchors import names as anchor_names
+from mbsnet.comparison import stored_anchors
 from mbsnet.experiments.ladder import markdown_table
 from mbsnet.results import load_result
 
-comparison = load_result("evaluation_comparison")
+result = load_result("evaluation_final")       # synthetic and ARCTIC: model, noisy, Wiener (notebooks 5-10 use it)
+real_eval = load_result("evaluation_real")     # the real-speech test set: the same three systems
+evaluated = {"synthetic": result["synthetic"], "arctic": result["arctic"], "real": real_eval["real"]}
 SETS = {"synthetic": "synthetic", "arctic": "real: ARCTIC", "real": "real: LibriSpeech"}
 SYSTEMS = ["noisy", "wiener", "model", *anchor_names()]
-prov = comparison["provenance"]
-print("checkpoint:", "/".join(comparison["checkpoint"].split("/")[-2:]), "step", comparison["checkpoint_step"])
-print("evaluated :", prov["date"], "commit", prov["git_commit"][:12])
-print(textwrap.fill("command   : " + prov["command"], 84, subsequent_indent="    "))
+assert result["checkpoint_step"] == real_eval["checkpoint_step"] and result["config"] == real_eval["config"]
+assert all(result["wiener"][k] == real_eval["wiener"][k] for k in ("oversubtraction", "floor_db"))
+
+
+def show(name, stored):
+    p = stored["provenance"]
+    print(textwrap.fill(f"{name}: {p['date'][:10]}, commit {p['git_commit'][:7]}: {p['command']}", 84,
+                        subsequent_indent="    "))
+
+
+show("evaluation_final.json", result)
+show("evaluation_real.json", real_eval)
+systems = {}
 for k in SETS:
-    anchors = load_result(f"anchors_{k}")
-    assert anchors["items_sha"] == comparison[k]["items_sha"]          # the anchors scored the same files
-    assert list(comparison[k]["comparison"]["systems"]) == SYSTEMS and not comparison[k]["comparison"]["missing"]
-    print(f"{SETS[k]:18s} {comparison[k]['n_items']:3d} items; anchors: anchors_{k}.json, "
-          f"{anchors['provenance']['date'][:10]}, commit {anchors['provenance']['git_commit'][:7]}")
-wiener = comparison["wiener"]
+    found, missing = stored_anchors(k, evaluated[k])
+    assert not missing, missing                      # every anchor was scored on these very files
+    systems[k] = {**{s: {"summary": evaluated[k]["summary"][s]} for s in SYSTEMS[:3]}, **found}
+    show(f"anchors_{k}.json", load_result(f"anchors_{k}"))
+    print(f"    {SETS[k]}: {evaluated[k]['summary']['noisy']['n']} files; anchors' scores from "
+          f"{found['gtcrn']['source']}")
+wiener = result["wiener"]
 print(textwrap.fill("Wiener knobs (tuned for PESQ on training pairs): "
                     + str({k: wiener[k] for k in ("oversubtraction", "floor_db", "score")}), 84, subsequent_indent="    "))
 print(textwrap.fill(f"searched: oversubtraction {sorted({g['oversubtraction'] for g in wiener['grid']})} "
                     f"x floor (dB) {sorted({g['floor_db'] for g in wiener['grid']})}", 84, subsequent_indent="    "))
 assert not wiener["at_edge"]      # the optimum lies inside the searched grid, not on its edge
-
-# %% [markdown]
-# The evaluation stored earlier for notebooks 5–10 (`results/evaluation_final.json`, same checkpoint, another commit)
-# scored the synthetic and ARCTIC sets the same way; this run reproduces it file by file:
-
-# %%
-result = load_result("evaluation_final")
-assert result["wiener"]["oversubtraction"] == wiener["oversubtraction"] and result["wiener"]["floor_db"] == wiener["floor_db"]
-worst, old_systems = {}, ("noisy", "wiener", "model")
-for k in ("synthetic", "arctic"):
-    old = {(r["id"], r["system"]): r for r in result[k]["rows"]}
-    assert set(old) == {(r["id"], r["system"]) for r in comparison[k]["rows"] if r["system"] in old_systems}
-    for r in comparison[k]["rows"]:
-        if r["system"] in old_systems:
-            for m in ("pesq", "stoi", "si_sdr"):
-                worst[m] = max(worst.get(m, 0), abs(r[m] - old[(r["id"], r["system"])][m]))
-print("largest per-file difference:", ", ".join(f"{m} {v:.1g}" for m, v in worst.items()))
-assert worst["pesq"] < 0.01 and worst["stoi"] < 0.001 and worst["si_sdr"] < 0.01
 
 # %% [markdown]
 # ## Every system on every test set
@@ -100,16 +96,17 @@ def params(n):
 
 LABEL = {"noisy": "noisy input", "wiener": "Wiener", "model": "**model** (`final`)", "gtcrn": "GTCRN",
          "deepfilternet3": "DeepFilterNet3", "rnnoise": "RNNoise"}
-summaries = {k: {s: comparison[k]["comparison"]["systems"][s]["summary"] for s in SYSTEMS} for k in SETS}
+summaries = {k: {s: systems[k][s]["summary"] for s in SYSTEMS} for k in SETS}
+timing = real_eval["systems"]                    # params; RTF of every system, timed in one run, the same load
+assert all(systems["real"][n]["params"] == timing[n]["params"] for n in anchor_names())
 body = []
 for k, set_label in SETS.items():
-    systems = comparison[k]["comparison"]["systems"]
     best = {m: max(summaries[k][s][m] for s in SYSTEMS) for m in ("pesq", "stoi", "si_sdr")}
     for i, s in enumerate(SYSTEMS):
         cells = [fmt(m, summaries[k][s][m]) for m in ("pesq", "stoi", "si_sdr")]
         cells = [f"**{c}**" if summaries[k][s][m] == best[m] else c for c, m in zip(cells, ("pesq", "stoi", "si_sdr"))]
-        rtf = systems[s]["rtf"]
-        body.append([set_label if i == 0 else "", LABEL[s], *cells, params(systems[s]["params"]),
+        rtf = timing[s]["rtf"]
+        body.append([set_label if i == 0 else "", LABEL[s], *cells, params(timing[s]["params"]),
                      "–" if rtf is None else f"{rtf:.3f}"])
 display(Markdown(markdown_table(["test set", "system", "PESQ", "STOI", "SI-SDR (dB)", "params", "RTF"], body)))
 
@@ -178,7 +175,7 @@ from mbsnet.metrics import score_pair
 torch.set_num_threads(1)
 root = generate_corpus(pathlib.Path(tempfile.mkdtemp()) / "c", CorpusSpec(n_train=1, n_test=1), progress=False)
 model = load_model()
-knobs = comparison["wiener"]
+knobs = result["wiener"]
 examples = {}
 for split, idx in (("test", 0), ("arctic", 9)):
     ds = SyntheticPairs(root, split)
@@ -188,7 +185,7 @@ for split, idx in (("test", 0), ("arctic", 9)):
 print(list(examples))
 
 # %%
-rows = {(r["id"], r["system"]): r for key in ("synthetic", "arctic") for r in comparison[key]["rows"]}
+rows = {(r["id"], r["system"]): r for key in ("synthetic", "arctic") for r in result[key]["rows"]}
 for uid, ex in examples.items():
     for system in ("noisy", "wiener", "model"):
         live = score_pair(ex["clean"], ex[system])
@@ -244,23 +241,38 @@ plt.show()
 # ## Verdict
 
 # %%
+syn, arctic, libri = (summaries[k] for k in SETS)
+METRICS = ("pesq", "stoi", "si_sdr")
+
+
 def gain(summary, system, metric):
     return summary[system][metric] - summary["noisy"][metric]
 
-print(f"{'gain over the noisy input':<28}{'PESQ':>8}{'STOI':>8}{'SI-SDR (dB)':>13}")
-for name, s in (("synthetic", syn), ("real ARCTIC", real)):
+
+def rank(summary, metric):
+    """The model's place among the six systems (1 = best)."""
+    return sorted(SYSTEMS, key=lambda s: -summary[s][metric]).index("model") + 1
+
+
+print(f"{'':24}{'gain over the noisy input':^27}  {'place among 6':^21}")
+print(f"{'':24}{'PESQ':>8}{'STOI':>8}{'SI-SDR':>11}  {'PESQ':>7}{'STOI':>7}{'SI-SDR':>7}")
+for k, s in summaries.items():
     for system in ("model", "wiener"):
-        print(f"{name + ', ' + ('model' if system == 'model' else 'Wiener filter'):<28}"
-              f"{gain(s, system, 'pesq'):>+8.2f}{gain(s, system, 'stoi'):>+8.3f}{gain(s, system, 'si_sdr'):>+13.2f}")
-assert gain(syn, "model", "pesq") >= 0.3                   # more than +0.3 PESQ on the synthetic test set
-assert gain(syn, "model", "si_sdr") >= 5                   # more than +5 dB SI-SDR on the synthetic test set
-assert syn["model"]["pesq"] > syn["wiener"]["pesq"]        # ahead of the Wiener filter's PESQ on synthetic speech ...
-assert real["wiener"]["pesq"] > real["model"]["pesq"]      # ... but not on real speech
-assert syn["model"]["si_sdr"] > syn["wiener"]["si_sdr"] and real["model"]["si_sdr"] > real["wiener"]["si_sdr"]
-assert 0 < gain(real, "model", "pesq") < 0.1 and gain(real, "model", "si_sdr") > 5   # transfers to real speech
-syn1, real1 = phase1["synthetic"]["summary"], phase1["arctic"]["summary"]
+        places = [str(rank(s, m)) if system == "model" else "" for m in METRICS]
+        print(f"{SETS[k] + ', ' + ('model' if system == 'model' else 'Wiener'):<24}"
+              f"{gain(s, system, 'pesq'):>+8.2f}{gain(s, system, 'stoi'):>+8.3f}{gain(s, system, 'si_sdr'):>+11.2f}  "
+              f"{places[0]:>7}{places[1]:>7}{places[2]:>7}")
+# Synthetic speech, the model's own kind: well above its input and ahead of the Wiener filter on every metric.
+assert gain(syn, "model", "pesq") >= 0.3 and gain(syn, "model", "si_sdr") >= 5
+assert all(syn["model"][m] > syn["wiener"][m] for m in METRICS)
+# ARCTIC: ahead of the Wiener filter on STOI and SI-SDR, behind it on PESQ.
+assert arctic["wiener"]["pesq"] > arctic["model"]["pesq"]
+assert arctic["model"]["si_sdr"] > arctic["wiener"]["si_sdr"] and arctic["model"]["stoi"] > arctic["wiener"]["stoi"]
+assert 0 < gain(arctic, "model", "pesq") < 0.1 and gain(arctic, "model", "si_sdr") > 5
+syn1, arctic1 = phase1["synthetic"]["summary"], phase1["arctic"]["summary"]
 assert gain(syn1, "model", "pesq") >= 0.3 and gain(syn1, "model", "si_sdr") >= 5 and syn1["model"]["pesq"] > syn1["wiener"]["pesq"]
-assert real["model"]["pesq"] < real1["model"]["pesq"] and real["model"]["si_sdr"] > real1["model"]["si_sdr"]
+assert arctic["model"]["pesq"] < arctic1["model"]["pesq"] and arctic["model"]["si_sdr"] > arctic1["model"]["si_sdr"]
+VERDICT_ASSERTS_REAL = None
 
 # %% [markdown]
 # After about an hour of single-thread CPU training (780 steps of 2 × 0.5 s, then 1200 steps of 2 × 1 s from a

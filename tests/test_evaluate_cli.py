@@ -92,9 +92,11 @@ def _evaluated(noisy_pesq=(1.5, 2.0)):
 def _store(results_dir, evaluated, names=("gtcrn",)):
     summary = {"noisy": evaluated["summary"]["noisy"], **{n: {"pesq": 2.5, "stoi": 0.95, "si_sdr": 12.0}
                                                            for n in names}}
+    rows = evaluated["rows"] + [{"id": r["id"], "system": n, "pesq": 2.0 + i, "stoi": 0.9, "si_sdr": 12.0}
+                                for n in names for i, r in enumerate(evaluated["rows"])]
     (results_dir / "anchors_arctic.json").write_text(json.dumps(
         {"provenance": {"date": "2026-12-01T00:00:00+00:00", "git_commit": "abcdef0123"},
-         "items_sha": evaluated["items_sha"], "n_items": 2, "rows": evaluated["rows"], "summary": summary,
+         "items_sha": evaluated["items_sha"], "n_items": 2, "rows": rows, "summary": summary,
          "anchors": {n: {"params": 1000, "rtf": 0.05} for n in names}}))
 
 
@@ -109,8 +111,14 @@ def test_stored_anchors_are_used_only_on_the_same_files(tmp_path):
     other_audio = _evaluated(noisy_pesq=(1.5, 2.1))                 # same ids and lengths, other noisy scores
     found, missing = stored_anchors("arctic", other_audio, results_dir=tmp_path)
     assert found == {} and "other audio (noisy-input pesq differs by up to 0.1)" in missing["anchors"]
-    fewer = {**here, "items_sha": items_sha([{"id": "u0", "noisy": np.zeros(16_000)}]), "n_items": 1}
-    found, missing = stored_anchors("arctic", fewer, results_dir=tmp_path)
+    fewer = {**here, "items_sha": items_sha([{"id": "u1", "noisy": np.zeros(16_001)}]), "n_items": 1,
+             "rows": here["rows"][1:]}
+    found, missing = stored_anchors("arctic", fewer, results_dir=tmp_path)   # a part of the stored files
+    assert found["gtcrn"]["summary"] == {"n": 1, "pesq": 3.0, "pesq_n": 1, "stoi": 0.9, "stoi_n": 1,
+                                         "si_sdr": 12.0, "si_sdr_n": 1}
+    assert "1 of its 2 files" in found["gtcrn"]["source"]
+    other = {**fewer, "rows": [{**here["rows"][0], "id": "zz"}]}
+    found, missing = stored_anchors("arctic", other, results_dir=tmp_path)
     assert found == {} and "scored other files" in missing["anchors"]
     text = comparison_table("arctic", {**here, "comparison": {"systems": {}, "missing": missing}})
     assert "scored other files" in text.splitlines()[-1]
