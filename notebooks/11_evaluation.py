@@ -69,8 +69,8 @@ for k in SETS:
     assert not missing, missing                      # every anchor was scored on these very files
     systems[k] = {**{s: {"summary": evaluated[k]["summary"][s]} for s in SYSTEMS[:3]}, **found}
     show(f"anchors_{k}.json", load_result(f"anchors_{k}"))
-    print(f"    {SETS[k]}: {evaluated[k]['summary']['noisy']['n']} files; anchors' scores from "
-          f"{found['gtcrn']['source']}")
+    print(textwrap.fill(f"{SETS[k]}: {evaluated[k]['summary']['noisy']['n']} files; anchors' scores from "
+                        f"{found['gtcrn']['source']}", 84, initial_indent="    ", subsequent_indent="    "))
 wiener = result["wiener"]
 print(textwrap.fill("Wiener knobs (tuned for PESQ on training pairs): "
                     + str({k: wiener[k] for k in ("oversubtraction", "floor_db", "score")}), 84, subsequent_indent="    "))
@@ -109,6 +109,8 @@ for k, set_label in SETS.items():
         body.append([set_label if i == 0 else "", LABEL[s], *cells, params(timing[s]["params"]),
                      "–" if rtf is None else f"{rtf:.3f}"])
 display(Markdown(markdown_table(["test set", "system", "PESQ", "STOI", "SI-SDR (dB)", "params", "RTF"], body)))
+load = max(v["load_average_1min"] for v in timing.values() if v.get("load_average_1min") is not None)
+print(f"RTF: {real_eval['provenance']['date'][:10]}, one thread each, load average up to {load:.1f} on 2 cores")
 
 # %%
 from mbsnet.plots.enhancement import metric_bars
@@ -210,7 +212,7 @@ for name in anchor_names():
         continue
     ex[name] = anchor_registry.load(name).enhance(ex["noisy"])
     live, stored = score_pair(ex["clean"], ex[name]), stored_anchor_rows[name]
-    print(f"{uid:18s} {name:14s} PESQ {live['pesq']:.3f} (stored {stored['pesq']:.3f})  "
+    print(f"{name:14s} PESQ {live['pesq']:.3f} (stored {stored['pesq']:.3f})  "
           f"SI-SDR {live['si_sdr']:6.2f} dB (stored {stored['si_sdr']:6.2f})")
     assert abs(live["si_sdr"] - stored["si_sdr"]) < 0.1 and abs(live["pesq"] - stored["pesq"]) < 0.05
     live_anchors.append(name)
