@@ -6,13 +6,17 @@
     run_evaluation(checkpoint)              what `python -m mbsnet evaluate` reports
 
 `run_evaluation` scores three systems: the noisy input, the classical Wiener baseline
-(mbsnet.wiener; its two knobs tuned on training pairs, never on test) and the model, on two test
-sets: the synthetic corpus' test split (unseen sentences and voices, test SNRs) and the shipped
-CMU ARCTIC utterances mixed with every noise type (real recorded speech); with a corpus v3, a
-third: its real-speech test set (held-out real speakers and real noise recordings, `real_items`).
+(mbsnet.wiener; its two knobs tuned on training pairs, never on test) and the model, on the
+synthetic corpus' test split (unseen sentences and voices, test SNRs) and the shipped CMU ARCTIC
+utterances mixed with every noise type (real recorded speech); with a corpus v3 (`real_root`, or
+`data_root` itself), its real-speech test set (held-out real speakers and real noise recordings,
+`real_items`); with a VoiceBank-DEMAND folder, its test pairs (`voicebank_items`). Each test set's
+result carries `items_sha` (mbsnet.evaluate.items_sha), which is how stored scores of other
+systems (the anchors, mbsnet.comparison) are matched to the same files.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -20,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model, read_checkpoint
-from mbsnet.data.datasets import CorpusV3Pairs, SyntheticPairs
+from mbsnet.data.datasets import CorpusV3Pairs, SyntheticPairs, VoiceBankDEMAND
 from mbsnet.enhance import enhance_long, enhance_waveform
 from mbsnet.metrics import METRICS, score_pair, summarize
 from mbsnet.results import RESULTS_DIR
@@ -28,6 +32,16 @@ from mbsnet.wiener import tune_wiener, wiener_enhance
 
 SYSTEMS = ("noisy", "wiener", "model")
 DEFAULT_OUT = RESULTS_DIR / "evaluation_final.json"
+
+
+def items_sha(items) -> str:
+    """A short fingerprint of a test set: sha256 over each item's id and length (16 hex digits).
+
+    Two runs with the same fingerprint scored the same utterances, cut the same way, in the same
+    order; that the files hold the same audio is checked apart, by the noisy input's scores.
+    """
+    text = "\n".join(f"{item['id']}:{len(item['noisy'])}" for item in items)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def score_systems(items, systems: dict, metrics=METRICS, desc: str = "evaluate",
@@ -73,20 +87,21 @@ def evaluate_model(model, pairs, metrics=("si_sdr", "pesq"), progress: bool = Fa
     return result
 
 
-def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool = True) -> dict:
-    """Score noisy / wiener / model on `items` (records with id, clean, noisy, noise, snr_db).
+def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool = True,
+                     extra_systems: dict | None = None) -> dict:
+    """Score noisy / wiener / model (and `extra_systems`, {name: enhance}, e.g. the anchors) on `items`
+    (records with id, clean, noisy, noise, snr_db), in one loop.
 
-    -> {"summary": {system: means}, "by_noise": {noise: {system: means}}, "rows": [...]}.
+    -> {"n_items", "items_sha", "summary": {system: means}, "by_noise": {noise: {system: means}}, "rows"}.
     """
     systems = {"noisy": lambda x: x,
                "wiener": lambda x: wiener_enhance(x, wiener_knobs["oversubtraction"], wiener_knobs["floor_db"]),
-               "model": lambda x: enhance_long(model, x)}
+               "model": lambda x: enhance_long(model, x), **(extra_systems or {})}
     rows = score_systems(items, systems, desc=desc, progress=progress)
-    summary = summarize_by(rows)
     by_noise = {n: summarize_by([r for r in rows if r["noise"] == n])
                 for n in sorted({r["noise"] for r in rows})}
-    return {"summary": {s: summary[s] for s in SYSTEMS},
-            "by_noise": {n: {s: v[s] for s in SYSTEMS} for n, v in by_noise.items()}, "rows": rows}
+    return {"n_items": len(items), "items_sha": items_sha(items), "summary": summarize_by(rows),
+            "by_noise": by_noise, "rows": rows}
 
 
 def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
@@ -115,9 +130,29 @@ def real_items(root=None, n: int | None = None) -> list[dict]:
     return items
 
 
+def voicebank_items(root, n: int | None = None) -> list[dict]:
+    """Records {id, clean, noisy, noise="voicebank", snr_db=None} of VoiceBank-DEMAND's test pairs
+    (sorted by name, the first `n`), resampled to 16 kHz."""
+    ds = VoiceBankDEMAND(root, "test")
+    items = []
+    for i in range(len(ds) if n is None else min(n, len(ds))):
+        clean, noisy = ds[i]
+        items.append({"id": Path(ds.names[i]).stem, "clean": clean, "noisy": noisy, "noise": "voicebank",
+                      "snr_db": None})
+    return items
+
+
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
-                   progress: bool = True, n_arctic: int | None = None) -> dict:
-    """Everything `evaluate` reports, as a dict (stored with provenance by the CLI)."""
+                   progress: bool = True, n_arctic: int | None = None, real_root=None,
+                   voicebank=None, n_voicebank: int | None = None, extra_systems: dict | None = None,
+                   sets=("synthetic", "arctic", "real", "voicebank")) -> dict:
+    """Everything `evaluate` reports, as a dict (stored with provenance by the CLI).
+
+    real_root: a corpus v3 whose real-speech split to score (default: `data_root` when that is a
+    corpus v3 with one); voicebank: a VoiceBank-DEMAND folder whose test pairs to score (the first
+    `n_voicebank`). extra_systems: {name: enhance} scored beside them on every test set. sets: the
+    test sets to score (of those available; the Wiener knobs are tuned whichever are scored).
+    """
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
     state = read_checkpoint(path)
     model = load_model(path)
@@ -126,17 +161,29 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     tuning_rng = np.random.default_rng(1234)
     tune_pairs = [train[int(i)] for i in tuning_rng.choice(len(train), min(tune_n, len(train)), replace=False)]
     knobs = tune_wiener(tune_pairs)
-    synthetic = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test", progress)
-    arctic = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs, "ARCTIC mixtures",
-                              progress)
+    extra = extra_systems or {}
     result = {}
-    if train.manifest.get("version") == 3 and train.manifest["splits"].get("real"):
-        result["real"] = evaluate_systems(model, real_items(data_root, n_test), knobs, "real-speech test", progress)
+    if "synthetic" in sets:
+        result["synthetic"] = evaluate_systems(model, synthetic_items(data_root, n_test), knobs, "synthetic test",
+                                               progress, extra)
+    if "arctic" in sets:
+        result["arctic"] = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs,
+                                            "ARCTIC mixtures", progress, extra)
+    if real_root is None and train.manifest.get("version") == 3 and train.manifest["splits"].get("real"):
+        real_root = train.root
+    if real_root is not None and "real" in sets:
+        result["real"] = evaluate_systems(model, real_items(real_root, n_test), knobs, "real-speech test", progress,
+                                          extra)
+        result["real"]["corpus"] = {"root": str(real_root), "spec": CorpusV3Pairs(real_root, "real").manifest["spec"]}
+    if voicebank is not None and "voicebank" in sets:
+        result["voicebank"] = evaluate_systems(model, voicebank_items(voicebank, n_voicebank), knobs,
+                                               "VoiceBank-DEMAND test", progress, extra)
+        result["voicebank"]["root"] = str(voicebank)
     return {"checkpoint": str(path), "checkpoint_step": state.get("step"),
             "checkpoint_provenance": state.get("provenance"), "config": state["config"],
             "train_settings": state.get("train"),
             "corpus": {"root": str(train.root), "spec": train.manifest["spec"]},
-            "wiener": {k: v for k, v in knobs.items()}, "synthetic": synthetic, "arctic": arctic, **result,
+            "wiener": {k: v for k, v in knobs.items()}, **result,
             "seconds": round(time.monotonic() - t0, 1)}
 
 

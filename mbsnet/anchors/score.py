@@ -1,13 +1,16 @@
-"""Scores of the anchors (PESQ, STOI, SI-SDR, RTF) on the ARCTIC mixtures and the synthetic test set.
+"""Scores of the anchors (PESQ, STOI, SI-SDR, RTF) on each test set: ARCTIC, synthetic, real speech, VoiceBank.
 
     python -m mbsnet anchors --set arctic --out results/anchors_arctic.json
     python -m mbsnet anchors --set synthetic --data DIR --out results/anchors_synthetic.json
+    python -m mbsnet anchors --set real --data CORPUS_V3 --out results/anchors_real.json
+    python -m mbsnet anchors --set voicebank --data VOICEBANK_DEMAND --out results/anchors_voicebank.json
 
 Every system (the noisy input and each anchor) is scored against the clean reference by
 mbsnet.evaluate.score_systems (the library's one evaluation loop), per file and in means (overall
 and per noise type), beside each anchor's wheel, params, measured delay and real-time factor;
 stored with provenance (command, date, commit, machine) by the CLI, so CI need not run the anchors
-to trust the numbers.
+to trust the numbers. Each result carries the test set's `items_sha` (mbsnet.evaluate.items_sha):
+`python -m mbsnet evaluate` uses stored scores only for the same files (mbsnet.comparison).
 """
 from __future__ import annotations
 
@@ -20,13 +23,13 @@ import numpy as np
 from mbsnet.anchors import describe, load, names as anchor_names
 from mbsnet.anchors.waveform import SAMPLE_RATE
 from mbsnet.data.corpus import arctic_mixtures
-from mbsnet.data.datasets import SyntheticPairs
-from mbsnet.evaluate import score_systems, summarize_by, synthetic_items
+from mbsnet.data.datasets import CorpusV3Pairs, SyntheticPairs
+from mbsnet.evaluate import items_sha, real_items, score_systems, summarize_by, synthetic_items, voicebank_items
 from mbsnet.metrics import summarize
 
 RTF_SECONDS = 10.0
 RTF_REPEATS = 3
-TEST_SETS = ("arctic", "synthetic")
+TEST_SETS = ("arctic", "synthetic", "real", "voicebank")
 
 
 def score_anchors(items, names=None, progress: bool = True, desc: str = "anchors") -> dict:
@@ -84,7 +87,9 @@ def anchor_table(names=None, rtf: bool = True) -> dict:
 
 def items_for(test_set: str, data_root=None, n: int | None = None) -> tuple[list[dict], dict]:
     """(items, where they come from) of "arctic" (the ARCTIC mixtures: real speech, every noise type,
-    test SNRs) or "synthetic" (the corpus' test split as mbsnet.evaluate reads it); the first `n`."""
+    test SNRs), "synthetic" (the corpus' test split as mbsnet.evaluate reads it), "real" (corpus v3's
+    real-speech test set at `data_root`) or "voicebank" (VoiceBank-DEMAND's test pairs at `data_root`);
+    the first `n`."""
     if test_set == "arctic":
         items = arctic_mixtures()
         return items[:n] if n is not None else items, {"test_set": "arctic",
@@ -94,6 +99,13 @@ def items_for(test_set: str, data_root=None, n: int | None = None) -> tuple[list
         return synthetic_items(data_root, n), {"test_set": "synthetic",
                                                "source": "mbsnet.evaluate.synthetic_items (test split)",
                                                "corpus": {"root": str(corpus.root), "spec": corpus.manifest["spec"]}}
+    if test_set == "real":
+        corpus = CorpusV3Pairs(data_root, "real")
+        return real_items(data_root, n), {"test_set": "real", "source": "mbsnet.evaluate.real_items",
+                                          "corpus": {"root": str(corpus.root), "spec": corpus.manifest["spec"]}}
+    if test_set == "voicebank":
+        return voicebank_items(data_root, n), {"test_set": "voicebank", "source": "mbsnet.evaluate.voicebank_items",
+                                               "root": str(data_root)}
     raise ValueError(f"test set must be one of {', '.join(TEST_SETS)}, got {test_set!r}")
 
 
@@ -107,7 +119,7 @@ def run_anchors(test_set: str = "arctic", data_root=None, n: int | None = None, 
     items, source = items_for(test_set, data_root, n)
     scores = score_anchors(items, names, progress=progress, desc=test_set)
     table = anchor_table(names, rtf=rtf)
-    return {**source, "n_items": len(items), "anchors": table, **scores,
+    return {**source, "n_items": len(items), "items_sha": items_sha(items), "anchors": table, **scores,
             "seconds": round(time.monotonic() - t0, 1)}
 
 

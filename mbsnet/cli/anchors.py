@@ -5,24 +5,43 @@ import sys
 from pathlib import Path
 
 from mbsnet.anchors import AnchorUnavailable, check, names as anchor_names
-from mbsnet.cli.checks import UsageError, check_output_file, positive_int
+from mbsnet.cli.checks import UsageError, check_folder, check_output_file, positive_int
 from mbsnet.cli.output import print_json
 
-TEST_SETS = ("arctic", "synthetic")   # mbsnet.anchors.score.TEST_SETS (not imported: it loads torch)
+TEST_SETS = ("arctic", "synthetic", "real", "voicebank")   # mbsnet.anchors.score.TEST_SETS (it loads torch)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--set", choices=TEST_SETS, default="arctic",
-                        help="test set: the ARCTIC mixtures (real speech) or the synthetic corpus' test split")
+                        help="test set: the ARCTIC mixtures (real speech), the synthetic corpus' test split, "
+                             "corpus v3's real-speech test set or VoiceBank-DEMAND's test pairs")
     parser.add_argument("--data", default=None,
-                        help="synthetic corpus directory (default: $MBSNET_DATA or data/synthetic); "
-                             "it must exist (make one with `python -m mbsnet data --out DIR`)")
+                        help="synthetic: corpus directory (default: $MBSNET_DATA or data/synthetic); real: "
+                             "corpus v3 directory (default: $MBSNET_CORPUS_V3 or data/corpus_v3); voicebank: "
+                             "the VoiceBank-DEMAND folder (required); the folder must exist")
     parser.add_argument("--n-test", type=positive_int, default=None, help="only the first N items of the test set")
     parser.add_argument("--names", default=",".join(anchor_names()),
                         help="comma-separated anchors (default: %(default)s)")
     parser.add_argument("--out", default="", help="where to store the results JSON ('' = don't)")
     parser.add_argument("--no-rtf", action="store_true", help="skip the real-time-factor timing")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def check_real_corpus(path, flag: str) -> Path:
+    """The corpus v3 folder `path` (default: $MBSNET_CORPUS_V3 or data/corpus_v3) if it holds a
+    real-speech test split; UsageError (one line, with the command that makes one) if not."""
+    from mbsnet.data.corpus_v3 import default_dir, read_manifest
+
+    root = Path(path) if path else default_dir()
+    manifest = read_manifest(root)
+    make = f"python -m mbsnet data --version 3 --n-train 1 --n-test 1 --out {root}"
+    if manifest is None or manifest.get("version") != 3:
+        raise UsageError(f"{flag}: no corpus v3 at {root} (no readable version-3 manifest.json); make its "
+                         f"test sets with: {make}")
+    if not manifest["splits"].get("real"):
+        raise UsageError(f"{flag}: the corpus v3 at {root} has no real-speech test split (built without "
+                         f"the shared recordings under {manifest['shared_data']['root']})")
+    return root
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -55,6 +74,12 @@ def run(args) -> int:
         if read_manifest(root) is None:
             raise UsageError(f"no synthetic corpus at {root} (no readable manifest.json); "
                              f"make one: python -m mbsnet data --out {root}")
+    elif args.set == "real":
+        check_real_corpus(args.data, "--data")
+    elif args.set == "voicebank":
+        if not args.data:
+            raise UsageError("--set voicebank needs --data /path/to/VoiceBank-DEMAND")
+        check_folder(args.data, "--data")
     if args.out:
         check_output_file(args.out)
     for name in names:

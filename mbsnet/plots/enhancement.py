@@ -115,28 +115,34 @@ def loss_comparison(logs: dict, smooth: int = 50, ax=None, colors: dict | None =
     return ax
 
 
-SYSTEM_LABELS = {"noisy": "noisy input", "wiener": "Wiener filter", "model": "model"}
+SYSTEM_LABELS = {"noisy": "noisy input", "wiener": "Wiener filter", "model": "model", "gtcrn": "GTCRN",
+                 "deepfilternet3": "DeepFilterNet3", "rnnoise": "RNNoise"}
+ANCHOR_COLORS = {"gtcrn": "#2874a6", "deepfilternet3": "#7d3c98", "rnnoise": "#c0392b"}
 
 
-def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr")):
-    """Grouped bars: for each test set (key of `summaries`) the mean metric of each system, the
-    value written on each bar; one legend above the panels, clear of the bars."""
+def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr"), systems=("noisy", "wiener", "model")):
+    """Grouped bars: for each test set (key of `summaries`, {test set: {system: means}}) the mean
+    metric of each of `systems`, the value written on each bar; one legend above the panels, clear of
+    the bars. Three systems: the panels side by side; more: one panel per row, full width."""
     labels = {"pesq": "PESQ (wideband)", "stoi": "STOI", "si_sdr": "SI-SDR (dB)"}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(7.2, 3.2), layout="constrained")
+    colors = {**SYSTEM_COLORS, **ANCHOR_COLORS}
+    wide = len(systems) > 3
+    fig, axes = plt.subplots(len(metrics) if wide else 1, 1 if wide else len(metrics),
+                             figsize=(7.2, 2.1 * len(metrics) + 0.5) if wide else (7.2, 3.2), layout="constrained")
     sets = list(summaries)
-    width = 0.8 / 3
+    width = 0.8 / len(systems)
     for ax, metric in zip(np.atleast_1d(axes), metrics):
-        for j, system in enumerate(("noisy", "wiener", "model")):
+        for j, system in enumerate(systems):
             values = [summaries[s][system][metric] for s in sets]
-            bars = ax.bar(np.arange(len(sets)) + (j - 1) * width, values, width, label=SYSTEM_LABELS[system],
-                          color=SYSTEM_COLORS[system])
+            bars = ax.bar(np.arange(len(sets)) + (j - (len(systems) - 1) / 2) * width, values, width,
+                          label=SYSTEM_LABELS.get(system, system), color=colors.get(system, "#7f8c8d"))
             ax.bar_label(bars, fmt="%.1f" if metric == "si_sdr" else "%.2f", fontsize=7, padding=2,
                          rotation=90)
         ax.set_xticks(np.arange(len(sets)), sets, fontsize=8)
-        ax.margins(y=0.18)
+        ax.margins(y=0.25 if wide else 0.18)
         style_axes(ax, None, None, labels[metric])
     handles, names = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside upper center", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles, names, loc="outside upper center", ncol=len(systems), fontsize=8, frameon=False)
     return fig
 
 
