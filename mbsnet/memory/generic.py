@@ -11,7 +11,8 @@ LiveMemoryTracker and saved-tensor hook as MBS-Net's predictor (mbsnet.memory.pr
 gradients (set to None), `loss(model, batch)` (under CUDA autocast's emulation for bf16 / fp16:
 mbsnet.precision; fp16 also scales the loss as a GradScaler does), backward, optimizer step (the
 optimizer's state exists already, as from the second step on). Every allocation is rounded up to
-512 B as on CUDA. If a model cannot run on meta tensors (`.item()`, a data-dependent shape, a
+512 B as on CUDA; scaled_dot_product_attention takes CUDA's fused kernel (mbsnet.memory.kernels).
+If a model cannot run on meta tensors (`.item()`, a data-dependent shape, a
 CPU-only op), the step is retried under FakeTensorMode; if that fails too, UntraceableModel names
 the op. `checkpoint` names modules whose forward is wrapped in a non-reentrant
 torch.utils.checkpoint during the trace (what-if: mbsnet.memory.whatif).
@@ -27,6 +28,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from mbsnet.errors import InputError
+from mbsnet.memory.kernels import CudaAttention
 from mbsnet.memory.step import warm_up_optimizer
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker, ModuleLabels
 from mbsnet.precision import DTYPES, autocast_context, checkpoint_contexts
@@ -101,8 +103,9 @@ class TrainingPeakReport:
         lines.append("largest live tensors at the peak:")
         for t in self.largest[:5]:
             shape = "x".join(map(str, t["shape"])) or "scalar"
-            lines.append(f"  {_size(t['bytes']):>10}  {shape:<18} {t['dtype'][6:]:<9} "
-                         f"{t['op'][:22]:<22} {t['module'][:18]}")
+            lines.append(f"  {_size(t['bytes']):>10}  {shape[:16]:<16} {t['dtype'][6:]:<8} "
+                         f"{t['category'][:11]:<11} {t['op'].removeprefix('aten.')[:16]:<16} "
+                         f"{t['module'][:14]}")
         return "\n".join(lines)
 
 
@@ -177,7 +180,8 @@ def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoin
     labels = ModuleLabels(model, tracker)
     scaler = MetaGradScaler() if precision == "fp16" else None
     try:
-        with tracker, checkpointed(model, checkpoint):
+        kernels = contextlib.nullcontext() if fake else CudaAttention()
+        with kernels, tracker, checkpointed(model, checkpoint):
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
             for mb in micro:
@@ -276,7 +280,7 @@ def _report(tracker, labels, how, precision, optimizer, top, elapsed, cpu, check
     assert sum(categories.values()) == tracker.peak_bytes, "tracker bookkeeping is inconsistent"
     rows.sort(key=lambda a: -a.nbytes)
     largest = [{"bytes": a.nbytes, "shape": list(a.shape), "dtype": a.dtype,
-                "op": a.op or f"({tracker.category_of(a)})", "module": a.module or "(model)",
+                "op": a.op or "-", "module": a.module or "(model)",
                 "category": tracker.category_of(a), "phase": a.phase} for a in rows[:top]]
     name = "default AdamW" if optimizer is None else getattr(optimizer, "__name__", "custom")
     return TrainingPeakReport(tracker.peak_bytes, tracker.phase_at(tracker.peak_event), categories,
