@@ -34,7 +34,6 @@ autocast policy is set by a Python decorator (custom_fwd) rather than the lists.
 from __future__ import annotations
 
 import contextlib
-import types
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -127,11 +126,8 @@ class CudaAutocastEmulation(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         rule = policy(name) if "dtype" not in kwargs and "out" not in kwargs else None
-        if rule is None and (name == "apply" or isinstance(func, types.FunctionType)):
-            # a custom autograd.Function's forward, or a Python function such as
-            # F.multi_head_attention_forward: the ops inside autocast on CUDA, so they must see
-            # the mode (which torch turns off while __torch_function__ runs)
-            with self._reentered():
+        if rule is None and name == "apply":     # a custom autograd.Function: its forward's ops
+            with self._reentered():               # autocast on CUDA, so they must see the mode
                 out = func(*args, **kwargs)
         elif rule is None:
             out = func(*args, **kwargs)

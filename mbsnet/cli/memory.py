@@ -14,8 +14,8 @@ clipping) or the original MBS-Net's (`--step original`: Adam, its spectral loss,
 """
 from __future__ import annotations
 
-from mbsnet.cli.checks import (UsageError, check_output_file, check_segment, positive_float, positive_int,
-                               preset_name)
+from mbsnet.cli.checks import (UsageError, check_output_file, check_segment, gpu_name, positive_float,
+                               positive_int, preset_name)
 from mbsnet.cli.output import print_json
 from mbsnet.memory import gpus
 from mbsnet.results import save_result
@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
                         help="preset name (see mbsnet.presets.names())")
     parser.add_argument("--batch", type=positive_int, default=2, help="batch size (default 2)")
     parser.add_argument("--seconds", type=positive_float, default=2.0, help="segment length in s (default 2)")
-    parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, type=gpus.gpu_name,
+    parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, type=gpu_name,
                         help=f"GPU budget by name or label, e.g. 'RTX 3080 Ti' (one of "
                              f"{', '.join(sorted(gpus.GPUS))}; default {gpus.DEFAULT_GPU})")
     parser.add_argument("--model", default=None, metavar="FILE.py:FACTORY",

@@ -59,13 +59,3 @@ def get(name: str) -> GPU:
             return gpu
     raise ValueError(f"unknown gpu {name!r}; choose one of {', '.join(GPUS)}")
 
-
-def gpu_name(text: str) -> str:
-    """argparse type: a GPU of GPUS by name or label -> its name."""
-    import argparse
-
-    try:
-        return get(text).name
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from "
-                                         f"{', '.join(sorted(GPUS))})") from None

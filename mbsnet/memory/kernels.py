@@ -5,12 +5,13 @@ attention probabilities (b, h, l, l) for backward; on CUDA a fp32 / bf16 / fp16 
 mask runs a fused kernel (memory-efficient or flash attention) that saves only the output and a
 log-sum-exp (b, h, l) (fp32, l rounded up to 32 for the memory-efficient kernel). `CudaAttention`
 routes such calls to aten._scaled_dot_product_efficient_attention (it has a meta kernel and an
-autograd formula), also inside Python functions such as F.multi_head_attention_forward, so the predicted saved tensors are CUDA's. Calls with a mask, grouped-query
+autograd formula) so the predicted saved tensors are CUDA's. Calls with a mask, grouped-query
 attention, float64 or other ranks than 4 keep the math path (CUDA may still fuse some of them).
+Inside a Python function that torch hands to a TorchFunctionMode whole (F.multi_head_attention_forward,
+which nn.MultiheadAttention calls) the mode is off, so while it is active the name
+torch.nn.functional.scaled_dot_product_attention is also patched (restored on exit).
 """
 from __future__ import annotations
-
-import types
 
 import torch
 import torch.nn.functional as F
@@ -32,14 +33,24 @@ class CudaAttention(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is F.scaled_dot_product_attention:
+        if func is self._saved:
             out = _fused(*args, **kwargs)
             if out is not None:
                 return out
-        if isinstance(func, types.FunctionType):    # e.g. F.multi_head_attention_forward: see
-            torch._C._push_on_torch_function_stack(self)      # the calls inside it
-            try:
-                return func(*args, **kwargs)
-            finally:
-                torch._C._pop_torch_function_stack()
         return func(*args, **kwargs)
+
+    def __enter__(self):
+        # Python functions that torch hands to a mode whole (F.multi_head_attention_forward) call
+        # F.scaled_dot_product_attention with the mode off: patch the name they look up
+        self._saved = F.scaled_dot_product_attention
+        fused = self._saved
+
+        def sdpa(*args, **kwargs):
+            out = _fused(*args, **kwargs)
+            return fused(*args, **kwargs) if out is None else out
+        F.scaled_dot_product_attention = sdpa
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        F.scaled_dot_product_attention = self._saved
+        return super().__exit__(*exc)
