@@ -175,3 +175,18 @@ def test_mbsnet_preset_agrees_with_predict_peak():
                                     lambda m, nc: spectral_loss(m(nc[0]), nc[1]),
                                     lambda params: torch.optim.Adam(params, foreach=True))
     assert generic.peak_bytes == predict_peak(cfg, 2, 0.02, "adam").peak_bytes
+
+
+def test_cli_model_json_gives_peak_top_modules_and_max_batch_for_12_gib(capsys):
+    import json
+    from pathlib import Path
+
+    from mbsnet.cli import main
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "my_model.py"
+    assert main(["memory", "--model", f"{example}:build", "--batch", "8", "--gpu", "RTX 3080 Ti",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["predicted"]["peak_bytes"] > 0 and out["predicted"]["top_modules"]
+    assert out["max_batch_12gib"] == out["max_batch"]["rtx3080ti"] > 8
+    assert out["gpu"]["name"] == "rtx3080ti" and "bf16" in out["savings_bytes"]
