@@ -2,7 +2,6 @@
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from mbsnet.experiments.own_model import cnn, mamba, transformer, transformer_layer
 from mbsnet.memory import UntraceableModel, memtracker_training_peak, predict_training_peak

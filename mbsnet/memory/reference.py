@@ -5,12 +5,18 @@ traces (zero the gradients, loss, backward, optimizer step, with the optimizer's
 a zero-gradient warm-up step) under FakeTensorMode with
 torch.distributed._tools.mem_tracker.MemTracker, fp32, and returns its peak "Total" bytes (fake
 tensors live on the CPU: no 512 B rounding, so compare with predict_training_peak(round_to=1)).
+
+Two known differences. (1) Kernels: fake CPU tensors run the CPU's attention kernel (flash for
+CPU without dropout, the math path with dropout), the prediction on meta CUDA's fused one
+(mbsnet.memory.kernels); compare attention models with method="fake". (2) MemTracker's total
+for a torch.nn.TransformerEncoder is above the bytes of the storages alive at its peak: run in
+the same step as a LiveMemoryTracker (which follows each storage with a weakref), MemTracker
+reported 480,008 B for one encoder layer where 414,728 B of storages were alive, and exactly
+414,728 B for the same layer not wrapped in the encoder (2026-12-01, torch 2.13 CPU).
 """
 from __future__ import annotations
 
 import time
-
-import torch
 
 from mbsnet.memory.generic import _call_batch, _tensors, default_optimizer
 from mbsnet.memory.step import warm_up_optimizer
