@@ -49,6 +49,12 @@ CASES = {
         ("memory --measure --out " + UNWRITABLE + "/m.json", "cannot write --out"),
         ("memory --crosscheck {file}/c.json", "is a file, not a folder"),
         ("memory --sweep {tmp}", "is a folder; give a file name"),
+        ("memory --model {tmp}/none.py:build", "--model: no such file"),
+        ("memory --model {item_model}", "--model must look like path/to/file.py:factory"),
+        ("memory --model {item_model}:nope", "has no function 'nope'"),
+        ("memory --model {item_model}:incomplete", "missing loss"),
+        ("memory --model {item_model}:build", "op aten._local_scalar_dense.default"),
+        ("memory --model {broken_model}:build", "importing"),
     ],
     "bench": [
         ("bench nope", "invalid choice: 'nope'"),
@@ -167,6 +173,25 @@ CASES = {
         ("gpu-report --out {tmp}/r", "gpu-report needs a CUDA GPU"),
     ]),
 }
+# A model file whose forward calls .item(): cannot run on meta tensors nor under FakeTensorMode.
+ITEM_MODEL = """
+import torch, torch.nn as nn
+
+class Item(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        return y * y.sum().item()
+
+def build():
+    return {"build": Item, "batch": lambda b: torch.randn(b, 4), "loss": lambda m, x: m(x).sum()}
+
+def incomplete():
+    return {"build": Item, "batch": lambda b: torch.randn(b, 4)}
+"""
 ALL = [(command, argv, expected) for command, cases in CASES.items() for argv, expected in cases]
 
 
@@ -184,7 +209,10 @@ def files(tmp_path_factory):
     for folder in ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"):
         (unpaired / folder).mkdir(parents=True)
     sf.write(unpaired / "clean_trainset_28spk_wav" / "p226_001.wav", np.zeros(1600, dtype=np.float32), 16_000)
-    return {"ckpt": ckpt, "bad_ckpt": root / "bad.pt", "wav": root / "in.wav", "bad_wav": root / "bad.wav",
+    (root / "item_model.py").write_text(ITEM_MODEL)
+    (root / "broken_model.py").write_text("import no_such_module_here\n")
+    return {"item_model": root / "item_model.py", "broken_model": root / "broken_model.py",
+            "ckpt": ckpt, "bad_ckpt": root / "bad.pt", "wav": root / "in.wav", "bad_wav": root / "bad.wav",
             "unpaired": unpaired}
 
 

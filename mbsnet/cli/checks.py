@@ -141,3 +141,14 @@ def check_folder(path, option: str) -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path} is a file, not a folder")
+
+
+def gpu_name(text: str) -> str:
+    """argparse type: a GPU of mbsnet.memory.gpus.GPUS by name or label ("RTX 3080 Ti") -> its name."""
+    from mbsnet.memory import gpus
+
+    try:
+        return gpus.get(text).name
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from "
+                                         f"{', '.join(sorted(gpus.GPUS))})") from None

@@ -1,4 +1,8 @@
-"""`python -m mbsnet memory --preset NAME --batch N [--seconds S] [--gpu NAME] [--json]`.
+"""`python -m mbsnet memory --preset NAME --batch N [--seconds S] [--gpu NAME] [--json]`, or `--model FILE.py:FACTORY`.
+
+With `--model`, the model is yours (mbsnet.memory.generic.predict_training_peak; the factory is
+described in mbsnet.memory.userfile): its peak, top modules, largest batch for --gpu and a 12 GiB
+card, and what checkpointing / bf16 / accumulation would save.
 
 Predicts the CUDA peak of one training step on the CPU (no GPU needed), with its breakdown by
 category, whether it fits the GPU and the largest batch that does. The step is the trainer's
@@ -10,8 +14,8 @@ clipping) or the original MBS-Net's (`--step original`: Adam, its spectral loss,
 """
 from __future__ import annotations
 
-from mbsnet.cli.checks import (UsageError, check_output_file, check_segment, positive_float, positive_int,
-                               preset_name)
+from mbsnet.cli.checks import (UsageError, check_output_file, check_segment, gpu_name, positive_float,
+                               positive_int, preset_name)
 from mbsnet.cli.output import print_json
 from mbsnet.memory import gpus
 from mbsnet.results import save_result
@@ -23,8 +27,12 @@ def add_arguments(parser) -> None:
                         help="preset name (see mbsnet.presets.names())")
     parser.add_argument("--batch", type=positive_int, default=2, help="batch size (default 2)")
     parser.add_argument("--seconds", type=positive_float, default=2.0, help="segment length in s (default 2)")
-    parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, choices=sorted(gpus.GPUS),
-                        help=f"GPU budget (default {gpus.DEFAULT_GPU})")
+    parser.add_argument("--gpu", default=gpus.DEFAULT_GPU, type=gpu_name,
+                        help=f"GPU budget by name or label, e.g. 'RTX 3080 Ti' (one of "
+                             f"{', '.join(sorted(gpus.GPUS))}; default {gpus.DEFAULT_GPU})")
+    parser.add_argument("--model", default=None, metavar="FILE.py:FACTORY",
+                        help="your own model: FACTORY() returns build, batch(b), loss[, optimizer] "
+                             "(see mbsnet.memory.userfile); --preset and the step flags are ignored")
     parser.add_argument("--step", default="trainer", choices=("trainer", "original"),
                         help="the step predicted: the trainer's (default) or the original's")
     parser.add_argument("--optimizer", default=None, choices=("adamw", "adam", "sgd", "none"),
@@ -73,6 +81,8 @@ def step_settings(args):
 def run(args) -> int:
     from dataclasses import replace
 
+    if args.model:
+        return _run_model(args)
     if args.batch % args.accumulate:
         raise UsageError(f"--batch ({args.batch}) must be a multiple of --accumulate ({args.accumulate})")
     cfg, step = step_settings(args)
@@ -129,6 +139,48 @@ def run(args) -> int:
         print_json(result)
     else:
         _print_text(result, report, gpu)
+    return 0
+
+
+def _run_model(args) -> int:
+    """--model FILE.py:FACTORY: predict_training_peak, the largest batch for --gpu and for a
+    12 GiB card, and what each remedy would save."""
+    from mbsnet.memory import generic, whatif
+    from mbsnet.memory.userfile import load_model_spec
+
+    spec = load_model_spec(args.model)
+    args_ = (spec["build"], spec["batch"], spec["loss"], spec.get("optimizer"),
+             args.precision or spec.get("precision", "fp32"))
+    report = generic.predict_training_peak(*args_, batch_size=args.batch)
+    gpu = gpus.get(args.gpu)
+    result = {"model": args.model, "batch_size": args.batch, "predicted": report.to_dict(),
+              "gpu": {"name": gpu.name, "label": gpu.label, "usable_gib": gpu.usable / GiB},
+              "fits": report.peak_bytes <= gpu.usable}
+    if not args.no_max_batch:
+        for name in dict.fromkeys((gpu.name, "rtx3080ti")):
+            mb = whatif.max_batch_for(*args_, gpu=name)
+            result.setdefault("max_batch", {})[name] = mb["max_batch"]
+        result["max_batch_12gib"] = result["max_batch"]["rtx3080ti"]
+        result["affine_fit_mib"] = {"intercept": mb["fit"]["intercept"] / 2**20,
+                                    "slope": mb["fit"]["slope"] / 2**20}
+        result["savings_bytes"] = whatif.savings(*args_, batch_size=args.batch)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{args.model}, batch {args.batch}")
+    print(report)
+    print(f"{gpu.label}: {'fits' if result['fits'] else 'does NOT fit'} "
+          f"(usable {gpu.usable / GiB:.2f} GiB after the CUDA context)")
+    for name, m in result.get("max_batch", {}).items():
+        print(f"max batch on {gpus.get(name).label}: {m}")
+    s = result.get("savings_bytes", {})
+    for name, saved in s.get("checkpoint", {}).items():
+        print(f"checkpointing {name}: saves {saved / 2**20:.1f} MiB")
+    if "bf16" in s:
+        print(f"bf16 autocast: saves {s['bf16'] / 2**20:.1f} MiB")
+    if "accumulate" in s:
+        a = s["accumulate"]
+        print(f"{a['accumulate']} x micro-batch {a['micro_batch']}: saves {a['saving'] / 2**20:.1f} MiB")
     return 0
 
 

@@ -9,6 +9,10 @@
     gpus      GPU budgets by name (no torch needed)
     budget    fits / affine_in_batch / max_batch (a named GPU) / max_batch_for_bytes (any capacity)
     formula   the closed-form memory math of MBS-Net
+    generic   predict_training_peak: any model's training step (MBS-Net's predictor's machinery)
+    whatif    peak vs batch, max batch for a GPU, savings of checkpointing / bf16 / accumulation
+    reference the same generic step under torch's MemTracker (the independent check)
+    userfile  load `path/to/file.py:factory` for the command line
 
 Names are loaded lazily (`mbsnet.memory.predict_peak` imports torch only when first used), so the
 command line can read the GPU table without importing torch.
@@ -25,6 +29,9 @@ _EXPORTS = {
     "step": ("make_optimizer", "spectral_loss", "warm_up_optimizer"),
     "tracker": ("CUDA_BLOCK", "LiveMemoryTracker"),
     "saved": ("saved_tensor_bytes", "saved_tensor_census"),
+    "generic": ("TrainingPeakReport", "UntraceableModel", "predict_training_peak"),
+    "whatif": ("max_batch_for", "peak_vs_batch", "savings"),
+    "reference": ("memtracker_training_peak",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _ELSEWHERE = {"GiB": "mbsnet.units", "MiB": "mbsnet.units", "stored_gpu_results": "mbsnet.results"}

@@ -30,17 +30,29 @@ def affine_in_batch(cfg: MBSNetConfig, seconds: float = 2.0, optimizer: str = "a
 
     Raises AssertionError if the check point is off by more than `tolerance` (relative).
     """
-    p1 = cached_predict_peak(cfg, 1, seconds, optimizer, step).peak_bytes
-    p2 = cached_predict_peak(cfg, 2, seconds, optimizer, step).peak_bytes
-    fit = {"intercept": 2 * p1 - p2, "slope": p2 - p1}
+    def peak(b):
+        return cached_predict_peak(cfg, b, seconds, optimizer, step).peak_bytes
+
+    return affine_fit(peak, (1, 2), check_batch, tolerance, cfg.name)
+
+
+def affine_fit(peak, sizes=(1, 2), check_batch: int | None = 3, tolerance: float = 0.005,
+               name: str = "the model") -> dict:
+    """Fit peak(b) = intercept + slope * b from peak(sizes[0]) and peak(sizes[1]) (peak: batch
+    size -> bytes); check it at `check_batch`: AssertionError beyond `tolerance` (relative)."""
+    b1, b2 = sizes
+    p1, p2 = peak(b1), peak(b2)
+    slope = (p2 - p1) / (b2 - b1)
+    fit = {"intercept": p1 - slope * b1, "slope": slope}
+    if b2 - b1 == 1:
+        fit = {"intercept": p1 - (p2 - p1) * b1, "slope": p2 - p1}     # exact integers
     if check_batch:
-        actual = cached_predict_peak(cfg, check_batch, seconds, optimizer, step).peak_bytes
+        actual = peak(check_batch)
         affine = fit["intercept"] + fit["slope"] * check_batch
         fit["check"] = {"batch_size": check_batch, "predicted": actual, "affine": affine,
                         "relative_error": abs(affine - actual) / actual}
         if fit["check"]["relative_error"] > tolerance:
-            raise AssertionError(f"peak is not affine in batch size for {cfg.name}: "
-                                 f"{fit['check']}")
+            raise AssertionError(f"peak is not affine in batch size for {name}: {fit['check']}")
     return fit
 
 
@@ -59,19 +71,17 @@ def max_batch_for_bytes(cfg: MBSNetConfig, usable_bytes: int, seconds: float = 2
     fit = affine_in_batch(cfg, seconds, optimizer, check_batch=None, step=step)
     m = max(int((usable_bytes - fit["intercept"]) // fit["slope"]), 0)
     if verify:
-        m = _largest_fitting(cfg, usable_bytes, seconds, optimizer, m, step)
+        m = largest_fitting(lambda b: cached_predict_peak(cfg, b, seconds, optimizer, step).peak_bytes,
+                            usable_bytes, m)
     result = {"usable_bytes": usable_bytes, "fit": fit, "max_batch": m}
     if verify:
         result["verified_at"] = [b for b in (m, m + 1) if b >= 1]
     return result
 
 
-def _largest_fitting(cfg, usable_bytes: int, seconds: float, optimizer: str, guess: int, step=None) -> int:
-    """The largest m with predicted peak(m) <= usable_bytes (0 if none), starting from `guess`:
-    secant steps along the chord from batch 1, then single steps to the boundary."""
-    def peak(b):
-        return cached_predict_peak(cfg, b, seconds, optimizer, step).peak_bytes
-
+def largest_fitting(peak, usable_bytes: int, guess: int) -> int:
+    """The largest m with peak(m) <= usable_bytes (0 if none; peak: batch size -> bytes), starting
+    from `guess`: secant steps along the chord from batch 1, then single steps to the boundary."""
     m = guess
     for _ in range(4):
         if m <= 1:

@@ -45,9 +45,17 @@ GPUS = {g.name: g for g in (
 DEFAULT_GPU = "rtx3080ti"
 
 
+def _key(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 def get(name: str) -> GPU:
-    """The GPU budget called `name` (see GPUS)."""
-    try:
+    """The GPU budget called `name` (see GPUS), or by its label without spaces and case
+    ("RTX 3080 Ti" is rtx3080ti)."""
+    if name in GPUS:
         return GPUS[name]
-    except KeyError:
-        raise ValueError(f"unknown gpu {name!r}; choose one of {', '.join(GPUS)}") from None
+    for gpu in GPUS.values():
+        if _key(name) in (_key(gpu.name), _key(gpu.label), _key(gpu.label.rsplit(" ", 2)[0])):
+            return gpu
+    raise ValueError(f"unknown gpu {name!r}; choose one of {', '.join(GPUS)}")
+

@@ -24,6 +24,9 @@ class Allocation:
     category: str = ""          # set for parameters, inputs, gradients, optimizer state
     saved: bool = False         # saved by autograd for backward
     died: int = -1              # -1: still alive when the tracker stopped
+    shape: tuple = ()           # with `details`: the first tensor's shape, dtype, and the op
+    dtype: str = ""             # that made it ("" for tensors tracked with `track`)
+    op: str = ""
 
 
 class LiveMemoryTracker(TorchDispatchMode):
@@ -34,12 +37,17 @@ class LiveMemoryTracker(TorchDispatchMode):
     dead. Set `phase` and `module` to label what is allocated next; `track()` adds tensors made
     before the tracker started (parameters, inputs). After the run, `peak_bytes`, `peak_op`,
     `allocations` and `timeline` ([(op index, live bytes)], one point per change) describe it.
+    With `details`, each allocation also keeps its shape, dtype and op. `failed_op` names the op
+    whose call raised (e.g. aten._local_scalar_dense for `.item()` on meta), None if none did.
     """
 
-    def __init__(self, round_to: int = CUDA_BLOCK, device=None):
+    def __init__(self, round_to: int = CUDA_BLOCK, device=None, details: bool = False):
         super().__init__()
         self.round_to = max(int(round_to), 1)
         self.device = None if device is None else torch.device(device)
+        self.details = details
+        self.failed_op: str | None = None
+        self._op = ""
         self.allocations: list[Allocation] = []
         self.live_bytes = 0
         self.peak_bytes = 0
@@ -85,6 +93,8 @@ class LiveMemoryTracker(TorchDispatchMode):
         nbytes = self._rounded(storage.nbytes())
         self.events += 1
         record = Allocation(nbytes, self.events, self.phase, self.module)
+        if self.details:
+            record.shape, record.dtype, record.op = tuple(tensor.shape), str(tensor.dtype), self._op
         self._index[key] = len(self.allocations)
         self._refs[key] = weakref.ref(storage, lambda ref, key=key: self._free(key))
         self.allocations.append(record)
@@ -102,17 +112,26 @@ class LiveMemoryTracker(TorchDispatchMode):
 
     def track(self, tensor: torch.Tensor, category: str = "", module: str = "") -> None:
         """Track a tensor that exists already (or re-label a tracked one) as `category`."""
+        self._op = ""
         record = self._add(tensor)
+        if record is None:
+            return
         if category:
             record.category = category
         if module:
             record.module = module
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        try:
+            out = func(*args, **(kwargs or {}))
+        except Exception:
+            self.failed_op = self.failed_op or str(func)     # the innermost op that raised
+            raise
         self.op_count += 1
         if func.is_view:            # views share their input's storage: nothing new (fast path)
             return out
+        if self.details:
+            self._op = str(func)
         if isinstance(out, torch.Tensor):
             self._add(out)
         elif isinstance(out, (tuple, list)):
@@ -153,25 +172,30 @@ class LiveMemoryTracker(TorchDispatchMode):
 
 
 class ModuleLabels:
-    """Forward hooks that keep `tracker.module` = the qualified name of the running module."""
+    """Forward hooks that keep `tracker.module` = the qualified name of the running module.
+
+    Leaving a module restores the label that was set when it was entered (so a module re-run in
+    backward by a checkpoint leaves "(backward)" behind). `called` collects the names of the
+    modules that ran."""
 
     def __init__(self, model: nn.Module, tracker: LiveMemoryTracker):
         self.stack: list[str] = []
         self.handles = []
+        self.called: dict[str, None] = {}
         for name, module in model.named_modules():
             self.handles.append(module.register_forward_pre_hook(self._enter(name, tracker)))
             self.handles.append(module.register_forward_hook(self._leave(tracker)))
 
     def _enter(self, name, tracker):
         def hook(module, args):
-            self.stack.append(name)
+            self.stack.append(tracker.module)
+            self.called[name] = None
             tracker.module = name
         return hook
 
     def _leave(self, tracker):
         def hook(module, args, output):
-            self.stack.pop()
-            tracker.module = self.stack[-1] if self.stack else ""
+            tracker.module = self.stack.pop() if self.stack else ""
         return hook
 
     def remove(self):
