@@ -73,15 +73,16 @@ def _eligible(t) -> bool:
     return isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != torch.float64
 
 
-def _tensors(tree):
+def tensors_in(tree):
+    """Every tensor in a nest of lists, tuples and dicts, depth first."""
     if isinstance(tree, torch.Tensor):
         yield tree
     elif isinstance(tree, (list, tuple)):
         for x in tree:
-            yield from _tensors(x)
+            yield from tensors_in(x)
     elif isinstance(tree, dict):
         for x in tree.values():
-            yield from _tensors(x)
+            yield from tensors_in(x)
 
 
 class CudaAutocastEmulation(TorchFunctionMode):
@@ -137,17 +138,17 @@ class CudaAutocastEmulation(TorchFunctionMode):
             elif rule == "fp32":
                 dtype = torch.float32
             else:
-                floats = [t.dtype for t in _tensors((args, kwargs)) if _eligible(t)]
+                floats = [t.dtype for t in tensors_in((args, kwargs)) if _eligible(t)]
                 dtype = max(floats, key=lambda d: torch.finfo(d).bits) if floats else None
             if rule == "fp32" and name in SET_DTYPE:
-                if any(_eligible(t) and t.dtype != torch.float32 for t in _tensors(args)):
+                if any(_eligible(t) and t.dtype != torch.float32 for t in tensors_in(args)):
                     kwargs = {**kwargs, "dtype": torch.float32}
             elif dtype is not None:
                 args = self._cast(args, dtype)
                 kwargs = {k: self._cast(v, dtype) for k, v in kwargs.items()}
             out = func(*args, **kwargs)
         if self.log is not None and rule is not None:
-            self.log.append((name, rule, [str(t.dtype) for t in _tensors(out)]))
+            self.log.append((name, rule, [str(t.dtype) for t in tensors_in(out)]))
         return out
 
     @contextlib.contextmanager

@@ -31,7 +31,7 @@ from mbsnet.errors import InputError
 from mbsnet.memory.kernels import CudaAttention
 from mbsnet.memory.step import warm_up_optimizer
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker, ModuleLabels
-from mbsnet.precision import DTYPES, autocast_context, checkpoint_contexts
+from mbsnet.precision import DTYPES, autocast_context, checkpoint_contexts, tensors_in
 from mbsnet.step import MetaGradScaler
 from mbsnet.units import GiB, MiB
 
@@ -145,17 +145,6 @@ def _call_batch(batch, batch_size):
     return batch() if batch_size is None else batch(batch_size)
 
 
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for x in tree:
-            yield from _tensors(x)
-    elif isinstance(tree, dict):
-        for x in tree.values():
-            yield from _tensors(x)
-
-
 def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoint, accumulate,
               batch_size):
     """Build everything, then trace one step under `tracker`; returns the ModuleLabels."""
@@ -175,7 +164,7 @@ def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoin
         for value in state.values():
             if isinstance(value, torch.Tensor) and value.dim() > 0:     # not step counters
                 tracker.track(value, "optimizer_state", names.get(id(p), ""))
-    for t in _tensors(micro):
+    for t in tensors_in(micro):
         tracker.track(t, "inputs", "(inputs)")
     labels = ModuleLabels(model, tracker)
     scaler = MetaGradScaler() if precision == "fp16" else None

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 
-from mbsnet.memory.generic import _call_batch, _tensors, default_optimizer
+from mbsnet.memory.generic import _call_batch, default_optimizer
+from mbsnet.precision import tensors_in
 from mbsnet.memory.step import warm_up_optimizer
 
 
@@ -34,7 +35,7 @@ def memtracker_training_peak(build, batch, loss, optimizer=None, batch_size: int
         warm_up_optimizer(model, opt)
         data = _call_batch(batch, batch_size)
         tracker = MemTracker()
-        tracker.track_external(model, *([opt] if opt is not None else []), *_tensors(data))
+        tracker.track_external(model, *([opt] if opt is not None else []), *tensors_in(data))
         with tracker:
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
