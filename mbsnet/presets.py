@@ -86,7 +86,7 @@ _step("crossband_bi_slim_decoder", "crossband_bi_shared_encoder", decoder="share
 # Claim 4 at the final model's scale: the temporal direction alone.
 _step("crossband_bi_temporal_uni", "crossband_bi_slim_decoder", temporal_direction="uni")
 
-# The configuration chosen on the ladder's evidence (notebook 8): the recomputing scan, expand 1
+# The configuration chosen on the ladder's evidence (notebook 9): the recomputing scan, expand 1
 # (saved activations scale with d_inner), one shared encoder, slim decoders, and a
 # unidirectional Mamba along time, which learned faster than the bidirectional one at every budget
 # the ladder tried and ended level with it after the full two-phase recipe, at a quarter less

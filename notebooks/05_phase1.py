@@ -162,7 +162,7 @@ assert [c["verdict"] for c in claim3] == ["within noise", "within noise", "b bet
 # ladder: the two seeds of `crossband_bi_shared_encoder` differ by more than 4 dB (one of them ends close to the
 # noisy input's level, the other far below it), and PESQ shows no difference there. So there is no evidence that the
 # backward cross-band pass helps, and weak evidence, at one scale, that it slows early learning; none that it "makes
-# no sense" (notebook 8 weighs it).
+# no sense" (notebook 9 weighs it).
 
 # %% [markdown]
 # ## Step 3: expand 1
@@ -212,7 +212,7 @@ assert end["peak_b2_gib"] < 6 and end["max_batch_12gib"] > 4
 # ### Where phase 1 leaves the quality
 #
 # The quality proxy against the two reference systems on the same 10 held-out clips: the noisy input itself and the
-# Wiener filter of notebook 11 (its knobs as tuned there). Both are scored live here (about 15 s: the clips are
+# Wiener filter of notebook 13 (its knobs as tuned there). Both are scored live here (about 15 s: the clips are
 # generated afresh, and the noisy input must score what every stored run recorded for it):
 
 # %%

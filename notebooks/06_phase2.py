@@ -98,7 +98,7 @@ assert 0.5 < saved / temporal < 0.65 and mem < 0.4
 #
 # Quality at an equal budget, two pairs that differ only in the temporal direction: `shared_encoder` →
 # `temporal_uni` (the ladder's rung), and `crossband_bi_slim_decoder` → `crossband_bi_temporal_uni` (the
-# configuration notebook 8 chooses as `final`):
+# configuration notebook 9 chooses as `final`):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -113,12 +113,12 @@ assert [c["verdict"] for c in claim4] == ["within noise", "b better", "b better"
 # short steps the *unidirectional* models are ahead — in PESQ on the ladder's rung (SI-SDR within noise), and in
 # both metrics, by about twice the threshold, at the final model's scale. What this measures is how fast each model
 # learns from 0.25 s crops, not what it reaches: a backward pass has little context to add over 32 frames, and it
-# doubles the temporal Mamba work the optimizer must coordinate. Notebook 8 checks with a 4× larger budget whether
+# doubles the temporal Mamba work the optimizer must coordinate. Notebook 9 checks with a 4× larger budget whether
 # the gap is one of speed or of capacity; published systems (SEMamba, MP-SENet's conformers) keep temporal context
 # in both directions.
 #
-# The same pair trained much longer — the full CPU recipe of notebooks 8 and 10, 1980 steps on the 1000-utterance
-# corpus, evaluated on 100 synthetic test utterances and 16 real-speech mixtures (notebook 11) — gives the source's
+# The same pair trained much longer — the full CPU recipe of notebooks 9 and 12, 1980 steps on the 1000-utterance
+# corpus, evaluated on 100 synthetic test utterances and 16 real-speech mixtures (notebook 13) — gives the source's
 # own comparison:
 
 # %%
@@ -182,7 +182,7 @@ print(f"max batch on 12 GiB: {end['max_batch_12gib']} (source: 6-8)")
 assert end["parameters"] > 4.5e6 and mem > 0.5 and end["max_batch_12gib"] > 8
 
 # %% [markdown]
-# The whole phase, with the two reference systems scored live on the proxy's clips (the noisy input and notebook 11's
+# The whole phase, with the two reference systems scored live on the proxy's clips (the noisy input and notebook 13's
 # Wiener filter; about 15 s):
 
 # %%

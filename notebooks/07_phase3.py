@@ -119,7 +119,7 @@ assert count(per_band) == 2_187_265 and count(shared) == 198_145
 
 # %% [markdown]
 # Quality at an equal budget, each rung against its parent (the noise threshold comes from the seed-to-seed
-# spread pooled over every trained preset; see notebook 8):
+# spread pooled over every trained preset; see notebook 9):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -146,7 +146,7 @@ print(f"    batch 6 at {end['peak_b6_gib']:.2f} GiB, max batch on 12 GiB: {end['
 assert rows["layers3"]["parameters"] > 4.5e6 and end["parameters"] < 1e6
 
 # %% [markdown]
-# The whole phase, with the two reference systems scored live on the proxy's clips (the noisy input and notebook 11's
+# The whole phase, with the two reference systems scored live on the proxy's clips (the noisy input and notebook 13's
 # Wiener filter; about 15 s):
 
 # %%
@@ -164,5 +164,5 @@ assert all(rows[n]["quality"]["pesq"]["mean"] < wiener["pesq"] for n in phase3)
 # d_state 8 cuts the batch-6 peak by a quarter through the scan's scratch buffers, and 3 layers by another tenth.
 # The model stays at 4.70M after all eight of the source's steps — its ~2M prediction misses by 2.35×. The missing
 # step, sharing the decoders' hidden layer across bands, removes 3.98M parameters on its own (85% of what was left).
-# On the proxy every phase-3 rung is ahead of the Wiener filter in SI-SDR and behind it in PESQ. Notebook 8 puts all
+# On the proxy every phase-3 rung is ahead of the Wiener filter in SI-SDR and behind it in PESQ. Notebook 9 puts all
 # rungs side by side and chooses the final model.

@@ -103,7 +103,7 @@ for name in names:
 
 # %% [markdown]
 # And everything, with the measured columns (step time and quality move from run to run), and the two reference
-# systems on the proxy's 10 held-out clips: the noisy input, and the Wiener filter of notebook 11 with the knobs tuned
+# systems on the proxy's 10 held-out clips: the noisy input, and the Wiener filter of notebook 13 with the knobs tuned
 # there. Both are scored live (about 15 s: the clips are generated afresh, and the noisy input must score what every
 # stored run recorded for it):
 
@@ -402,11 +402,11 @@ assert [c["verdict"] for c in cheaper] == ["within noise", "within noise"] and q
 # %% [markdown]
 # ## And on the full corpus?
 #
-# The proxy trains on 64 utterances. The real test is the recipe the shipped model follows (notebook 10): 780 steps
+# The proxy trains on 64 utterances. The real test is the recipe the shipped model follows (notebook 12): 780 steps
 # of 2 × 0.5 s at peak lr 2e-3 on the 1000-utterance corpus, then a warm start of 1200 steps of 2 × 1 s at lr 1e-3.
 # Three configurations went through both phases — the bidirectional model, `final`, and the cheapest rung
 # `slim_decoder` — each evaluated after each phase on the whole synthetic test set (100 utterances) and the real
-# ARCTIC mixtures (16) with `python -m mbsnet evaluate` (notebook 11). One seed each, and no seed-to-seed noise
+# ARCTIC mixtures (16) with `python -m mbsnet evaluate` (notebook 13). One seed each, and no seed-to-seed noise
 # estimate at this budget: read differences of a few hundredths of PESQ or a few tenths of a dB as ties.
 # The bidirectional model's two phases are `checkpoints/final_bidirectional/` (shipped as `final` until the ladder
 # changed the choice; its first phase read an earlier version of the corpus for 520 of its 780 steps); `final`'s
@@ -485,7 +485,7 @@ print("    bidirectional", [round(p["train_minutes"]) for p in former["phases"]]
 # test sets, and after phase 2 ahead of the Wiener filter in PESQ on synthetic speech (after phase 1 the
 # bidirectional model was just below it). **On real speech the Wiener filter has the
 # best PESQ of all** (1.91, against 1.76–1.84 for the three models after phase 2): the models remove the noise (their
-# SI-SDR is 2–3 dB above the Wiener filter's there) but reconstruct speech the way eSpeak's voices sound. Notebook 11
+# SI-SDR is 2–3 dB above the Wiener filter's there) but reconstruct speech the way eSpeak's voices sound. Notebook 13
 # looks at this synthetic-to-real gap.
 
 # %% [markdown]

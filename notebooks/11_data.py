@@ -184,5 +184,5 @@ assert len(plan["train"]["sentences"]) + len(plan["test"]["sentences"]) >= 150
 
 # %% [markdown]
 # The corpus is not VoiceBank-DEMAND — synthetic voices are easier to model than people — so its numbers are
-# only comparable among models trained here. The real-speech mixtures keep us honest about that. Notebook 10 trains
+# only comparable among models trained here. The real-speech mixtures keep us honest about that. Notebook 12 trains
 # the final model on it.

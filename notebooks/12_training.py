@@ -7,7 +7,7 @@
 #
 # — *the source analysis*, which expected the fixes to make training possible, then faster
 #
-# The seed MBS-Net could not train at batch 2 on a 12 GiB GPU. The `final` preset (notebook 8) takes the changes that
+# The seed MBS-Net could not train at batch 2 on a 12 GiB GPU. The `final` preset (notebook 9) takes the changes that
 # cut memory and parameters — the recomputing scan, one shared encoder, slim decoders, `expand` 1 — and runs Mamba
 # along time in one direction only; across bands it stays bidirectional. Here it trains — on a CPU.
 #
@@ -79,10 +79,10 @@ plt.show()
 # %% [markdown]
 # ## The shipped checkpoint
 #
-# `checkpoints/final/` holds the `final` model trained on the synthetic corpus (notebook 9) on this project's 2-core
+# `checkpoints/final/` holds the `final` model trained on the synthetic corpus (notebook 11) on this project's 2-core
 # CPU, one thread, in the background, together with its log and provenance. It trained in two phases: a first run
 # from scratch on short crops — run as the ladder's `crossband_bi_temporal_uni`, the same architecture under its ladder
-# name, when notebook 8 tested it on the full corpus — then a warm start (`python -m mbsnet train --init`: the first
+# name, when notebook 9 tested it on the full corpus — then a warm start (`python -m mbsnet train --init`: the first
 # phase's weights, a fresh optimizer and a new warm-up + cosine schedule) on crops twice as long. Each phase's
 # commands and settings:
 
@@ -123,19 +123,19 @@ for e in evals:
           f"PESQ {e['eval']['pesq_improvement']:+.3f}")
 from mbsnet.results import load_result
 ref = load_result("evaluation_final")["synthetic"]["summary"]
-print("for reference, the Wiener filter on the whole 100-utterance test set (notebook 11):")
+print("for reference, the Wiener filter on the whole 100-utterance test set (notebook 13):")
 print(f"  SI-SDR {ref['wiener']['si_sdr'] - ref['noisy']['si_sdr']:+.2f} dB, "
       f"PESQ {ref['wiener']['pesq'] - ref['noisy']['pesq']:+.3f}")
 first, last = phases[1][:50].mean(), phases[max(phases)][-50:].mean()
 assert all(loss[-50:].mean() < loss[:50].mean() for loss in phases.values())
 
 # %% [markdown]
-# Four utterances are a coarse gauge of the held-out quality; notebook 11 evaluates both phases on the whole
+# Four utterances are a coarse gauge of the held-out quality; notebook 13 evaluates both phases on the whole
 # 100-utterance test set and on real speech. The phase-2 loss is on 1 s crops, the phase-1 loss on 0.5 s crops, so
 # their levels are not comparable across the dashed line.
 #
 # The same two-phase recipe was first run for the model with the seed's *bidirectional* Mamba along time (shipped
-# as `final` until notebook 8's evidence changed the choice; `checkpoints/final_bidirectional/`). Its first phase
+# as `final` until notebook 9's evidence changed the choice; `checkpoints/final_bidirectional/`). Its first phase
 # read an earlier version of the corpus for 520 steps and was stopped and resumed by hand (its README says how),
 # so the curves are close to, not exactly, matched:
 
@@ -166,8 +166,8 @@ assert all(abs(uni[p][1] - bi[p][1]) < 0.01 for p in (1, 2))     # level at the 
 
 # %% [markdown]
 # The unidirectional model's loss falls faster at the start; by the end of each phase the two are level. It is the
-# picture of notebook 8's evaluations: the temporal direction changes how fast the model learns here, not where
-# it ends, and the unidirectional model gets there with fewer parameters, less memory and faster steps (notebook 8's
+# picture of notebook 9's evaluations: the temporal direction changes how fast the model learns here, not where
+# it ends, and the unidirectional model gets there with fewer parameters, less memory and faster steps (notebook 9's
 # step times; the CPU minutes above are not comparable, since the bidirectional model's first phase ran while the
 # machine was loaded by other work).
 
@@ -184,4 +184,4 @@ display(Markdown(
 # %% [markdown]
 # An hour or two of one CPU thread is a tiny budget: SEMamba trains for 10+ days on two GPUs. What the model
 # achieved with it — against the noisy input and a classical Wiener filter, on synthetic and on real speech — is
-# notebook 11.
+# notebook 13.

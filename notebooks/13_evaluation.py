@@ -8,7 +8,7 @@
 # — *the source analysis*, on the quality the optimized model should reach
 #
 # That expectation is for VoiceBank-DEMAND after days of GPU training. Ours is the `final` model after about an hour on
-# one CPU thread, on the synthetic corpus of notebook 9 (eSpeak NG voices, generated noise). So the honest questions
+# one CPU thread, on the synthetic corpus of notebook 11 (eSpeak NG voices, generated noise). So the honest questions
 # are smaller: does it improve on its noisy input, does it beat a classical enhancer, how far is it from pretrained
 # enhancers trained on hundreds of hours of real speech, and does what it learned from synthetic voices transfer to
 # real speech?
@@ -27,7 +27,7 @@
 # **DeepFilterNet3** (2.1M) and **RNNoise** (0.2, 2.9M). Three test sets: 100 synthetic utterances (unseen sentences
 # and voices, 2.5–17.5 dB); 16 mixtures of real CMU ARCTIC speech with the generated noises; and the **real-speech
 # test set** of corpus v3: 150 mixtures of held-out LibriSpeech speakers with held-out real noise recordings or
-# babble of other held-out speakers (notebook 9).
+# babble of other held-out speakers (notebook 11).
 #
 # `python -m mbsnet evaluate` computed the model's, the noisy input's and the Wiener filter's scores (minutes of CPU
 # per test set), `python -m mbsnet anchors --set ...` the anchors'; the notebook loads the stored results and takes an
@@ -46,7 +46,7 @@ from mbsnet.comparison import stored_anchors
 from mbsnet.experiments.ladder import markdown_table
 from mbsnet.results import load_result
 
-result = load_result("evaluation_final")       # synthetic and ARCTIC: model, noisy, Wiener (notebooks 5-10 use it)
+result = load_result("evaluation_final")       # synthetic and ARCTIC: model, noisy, Wiener (notebooks 5-12 use it)
 real_eval = load_result("evaluation_real")     # the real-speech test set: the same three systems
 evaluated = {"synthetic": result["synthetic"], "arctic": result["arctic"], "real": real_eval["real"]}
 SETS = {"synthetic": "synthetic", "arctic": "real: ARCTIC", "real": "real: LibriSpeech"}
@@ -120,9 +120,9 @@ plt.show()
 
 
 # %% [markdown]
-# The shipped model was trained in two phases (notebook 10). The same evaluation of the phase-1 model (780 steps,
+# The shipped model was trained in two phases (notebook 12). The same evaluation of the phase-1 model (780 steps,
 # `checkpoints/crossband_bi_temporal_uni/`) shows what the second phase bought, and the same evaluation of the model
-# with bidirectional Mamba along time after the same two phases (`checkpoints/final_bidirectional/`, notebook 8) what
+# with bidirectional Mamba along time after the same two phases (`checkpoints/final_bidirectional/`, notebook 9) what
 # the temporal direction did:
 
 # %%
@@ -322,10 +322,10 @@ display(Markdown(
 # On real recorded speech the picture splits. The SI-SDR gain transfers in full (more than +5 dB, ahead of the Wiener
 # filter), but the PESQ gain is small and the Wiener filter, which knows nothing about voices, is ahead of the model
 # on PESQ; the second phase, trained only on eSpeak voices, moved real-speech PESQ *down* while it moved synthetic
-# PESQ up — so did the same phase for the bidirectional model (notebook 8). Which phase to ship is a trade: the
+# PESQ up — so did the same phase for the bidirectional model (notebook 9). Which phase to ship is a trade: the
 # second has the better SI-SDR and STOI on both sets, the first the better PESQ on real speech; the shipped model is
 # the second, the matched counterpart of the bidirectional model's. The model removes noise from real speech as well
 # as from synthetic speech but learned to reconstruct the spectral detail of eSpeak's voices, not of people: a
 # synthetic-to-real gap, which training on recorded speech (VoiceBank-DEMAND, `--data voicebank:PATH`) addresses and
-# more CPU time on eSpeak would not. The memory fixes of notebooks 4–8 make that training possible on a 12 GiB GPU,
+# more CPU time on eSpeak would not. The memory fixes of notebooks 4–9 make that training possible on a 12 GiB GPU,
 # at batch sizes the seed could not reach.

@@ -15,7 +15,7 @@ def test_the_markdown_is_a_table_with_one_line_per_claim_and_links_to_the_notebo
     lines = text.splitlines()
     assert len(lines) == 10 and lines[1] == "|---|---|---|---|---|"
     assert all(line.startswith("| ") and line.endswith(" |") and line.count(" | ") == 4 for line in lines[2:])
-    assert "(notebooks/08_the_ledger.ipynb)" in text
+    assert "(notebooks/09_the_ledger.ipynb)" in text
 
 
 def test_the_intro_page_carries_the_current_table():

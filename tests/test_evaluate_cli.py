@@ -142,7 +142,7 @@ def test_voicebank_items_are_its_test_pairs_at_16k(tmp_path):
 
 
 def test_the_stored_anchor_scores_match_the_stored_evaluations_file_for_file():
-    """Notebook 11's table: every anchor's stored scores on the very files the model's were stored for."""
+    """Notebook 13's table: every anchor's stored scores on the very files the model's were stored for."""
     final, real = load_result("evaluation_final"), load_result("evaluation_real")
     for test_set, evaluated in (("synthetic", final["synthetic"]), ("arctic", final["arctic"]), ("real", real["real"])):
         found, missing = stored_anchors(test_set, evaluated)

@@ -95,7 +95,7 @@ def test_the_notebooks_read_the_stored_files(report):
     out, _ = report
     stored = stored_gpu_results(out)
     assert [r["measured"]["batch_size"] for r in stored] == [1, 2]
-    for rec in stored:                       # what notebook 02's hook reads from each record
+    for rec in stored:                       # what notebook 2's hook reads from each record
         m, p, prov = rec["measured"], rec["predicted"], rec["provenance"]
         line = (f"{m['device']} ({prov['date']}, {prov['git_commit'][:10]}): batch {m['batch_size']}: "
                 f"measured {m['peak_gib']:.2f} GiB ({m['peak_bytes'] / p['peak_bytes'] - 1:+.1%}); "

@@ -1,6 +1,6 @@
 """Write the claims table of book/intro.md from the stored results (mbsnet.experiments.claims).
 
-The intro page carries the same table as notebook 8 (which asserts that the two agree): the
+The intro page carries the same table as notebook 9 (which asserts that the two agree): the
 source analysis' eight claims, each with its verdict, key numbers and notebook. This rewrites
 the lines between the page's two claims-table markers.
 

@@ -1,13 +1,13 @@
 """Write book/_toc.yml from the notebooks that exist, in the series' planned parts.
 
-The series is planned as notebooks/NN_name.ipynb, NN = 01..11 (see PARTS). Whatever
+The series is planned as notebooks/NN_name.ipynb, NN = 01..13 (see PARTS). Whatever
 notebooks/NN_*.ipynb exist are listed, in number order, under the part their number
 belongs to; a planned notebook that is not there yet is simply left out, so the
 book builds at every stage of the series. The book reads the notebooks through the
 committed symlink book/notebooks -> ../notebooks.
 
 Also writes book/_generated/ledger_link.md, the intro's link to the claims ledger
-(notebook 08), or a plain sentence while that notebook does not exist.
+(notebook 09), or a plain sentence while that notebook does not exist.
 
 Usage: python tools/make_toc.py [--check]   (--check: fail if _toc.yml is out of date)
 """
@@ -26,8 +26,9 @@ NOTEBOOKS = ROOT / "notebooks"
 PARTS = [
     ("The problem", range(1, 4)),            # 01 meet MBS-Net, 02 the OOM, 03 the memory math
     ("The scan", range(4, 5)),               # 04 naive / chunked / recomputed scan
-    ("The optimization ladder", range(5, 9)),  # 05-07 phases 1-3, 08 the ledger
-    ("Speech", range(9, 12)),                # 09 data, 10 training, 11 evaluation
+    ("The optimization ladder", range(5, 10)),  # 05-07 phases 1-3, 08 the remedies, 09 the ledger
+    ("Your own model", range(10, 11)),       # 10 the memory clinic for any PyTorch model
+    ("Speech", range(11, 14)),               # 11 data, 12 training, 13 evaluation
 ]
 PAGES_AFTER = ("Running it yourself", ["gpu", "references"])
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
@@ -64,11 +65,11 @@ def toc_text(notebooks: list[tuple[int, str]]) -> str:
 
 
 def ledger_text(notebooks: list[tuple[int, str]]) -> str:
-    ledger = [s for n, s in notebooks if n == 8]
+    ledger = [s for n, s in notebooks if n == 9]
     if ledger:
         return (f"Every claim of the source analysis, with its verdict and the numbers behind it, is "
                 f"collected in the claims ledger: {{doc}}`/notebooks/{ledger[0]}`.\n")
-    return ("The claims ledger (notebook 08) collects every verdict; it is not part of this "
+    return ("The claims ledger (notebook 09) collects every verdict; it is not part of this "
             "build yet.\n")
 
 

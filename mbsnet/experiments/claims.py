@@ -2,8 +2,8 @@
 
 One function per claim reads what the notebooks measured (results/*.json) and returns a row
 {"n", "claim", "verdict", "numbers", "notebook"}; `table` lists all eight, `markdown` writes them as a
-MyST table. Notebook 8 shows the table and asserts what each verdict rests on; the intro page
-carries the same table (tools/claims_table.py writes it there, and notebook 8 checks that the
+MyST table. Notebook 9 shows the table and asserts what each verdict rests on; the intro page
+carries the same table (tools/claims_table.py writes it there, and notebook 9 checks that the
 two agree). Every quality number comes with the noisy input's and the Wiener filter's beside it.
 No GPU measurement exists in results/: memory figures are the CPU predictions of
 `mbsnet.memory.predict_peak` (notebooks 2-3).
@@ -18,7 +18,7 @@ from mbsnet.results import RESULTS_DIR, load_result
 from mbsnet.units import GiB, MiB
 
 NOTEBOOKS = {1: "01_meet_mbsnet", 3: "03_memory_math", 4: "04_the_scan", 5: "05_phase1",
-             6: "06_phase2", 7: "07_phase3", 8: "08_the_ledger", 11: "11_evaluation"}
+             6: "06_phase2", 7: "07_phase3", 9: "09_the_ledger", 13: "13_evaluation"}
 # Where the intro page keeps its copy of the table (tools/claims_table.py rewrites what is between).
 INTRO_BEGIN = "<!-- claims table: begin (tools/claims_table.py writes it from results/; do not edit) -->"
 INTRO_END = "<!-- claims table: end -->"
@@ -162,7 +162,7 @@ def claim_expected_results(r: dict) -> dict:
                        f"PESQ after an hour of CPU training (not VoiceBank): {syn['model']['pesq']:.2f} synthetic, "
                        f"{real['model']['pesq']:.2f} real (noisy {syn['noisy']['pesq']:.2f} / {real['noisy']['pesq']:.2f}, "
                        f"Wiener {syn['wiener']['pesq']:.2f} / {real['wiener']['pesq']:.2f})",
-            "notebook": 8}
+            "notebook": 9}
 
 
 CLAIMS = (claim_memory_table, claim_chunking, claim_crossband, claim_temporal, claim_output_net,

@@ -1,4 +1,4 @@
-"""Measurements behind notebook 04 (the scan): saved bytes, the clamps, errors vs float64.
+"""Measurements behind notebook 4 (the scan): saved bytes, the clamps, errors vs float64.
 
 All functions take a `ScanShape` and build inputs with `scan_inputs` (mbsnet.scan.shapes), so the
 notebook and `python -m mbsnet bench scan` measure the same thing.

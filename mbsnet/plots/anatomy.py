@@ -1,4 +1,4 @@
-"""Figures of notebook 01 (meet MBS-Net): spectrograms and the parameter audit."""
+"""Figures of notebook 1 (meet MBS-Net): spectrograms and the parameter audit."""
 from __future__ import annotations
 
 import numpy as np

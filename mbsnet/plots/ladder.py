@@ -1,4 +1,4 @@
-"""Figures of the optimization ladder (notebooks 5-8): parameters, predicted memory, quality."""
+"""Figures of the optimization ladder (notebooks 5-9): parameters, predicted memory, quality."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt

@@ -157,7 +157,7 @@ def eval_pairs(corpus_root, budget: ProxyBudget) -> list[tuple[np.ndarray, np.nd
 
 def proxy_baselines(result: dict, wiener_knobs: dict, budget: ProxyBudget | None = None) -> dict:
     """The reference systems on the proxy's held-out clips: the noisy input and the Wiener filter
-    (with `wiener_knobs`, e.g. the ones `python -m mbsnet evaluate` tuned, notebook 11).
+    (with `wiener_knobs`, e.g. the ones `python -m mbsnet evaluate` tuned, notebook 13).
 
     Generates the clips afresh (a corpus with one training utterance has the same first test
     utterances as the proxy's, see generate_corpus; ~15 s) and checks that the noisy input scores
