@@ -1,13 +1,15 @@
 """What the remedies cost and what they save at the step level: CPU step time of each rung as a ratio to its parent, claim 2's full-step peaks, gradient accumulation.
 
-    PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs times results/remedies_times.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs times results/remedies_times.json 0.25 3
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs peaks results/remedies_steps.json
 
 `times`: real CPU training steps (the trainer's step, mbsnet.step.StepSettings()) of every rung
 in RUNGS, built side by side and timed interleaved (one rung after the other, `repeats` rounds,
 one thread), median per rung, then each rung's median over its parent's (mbsnet.presets.parent)
-and over the seed's. At a small size (batch 1, 1 s segments by default): the seed at batch 2 on
-2 s needs ~19 GiB of RAM. On a CPU the trainer runs fp32 whatever the precision, so a bf16
+and over the seed's. At a small size (batch 1; 1 s segments by default, the stored run 0.25 s):
+the seed at batch 2 on 2 s needs ~19 GiB of RAM, and its sequential scan's backward grows as
+l^2 (each step's slice of the (b, l, d, n) tensors gets a full-size gradient), ~150 s a step on
+one thread at batch 1 x 0.5 s here. On a CPU the trainer runs fp32 whatever the precision, so a bf16
 rung's CPU time is its fp32 parent's (autocast applies on CUDA only).
 
 `peaks`: the predicted CUDA peak of the trainer's step for claim 2 at the step level (seed,
@@ -111,8 +113,10 @@ def step_peaks(claim2=CLAIM2, accumulate_preset="final", seconds=2.0, log=print,
 
 if __name__ == "__main__":
     part, out = sys.argv[1], sys.argv[2]
-    if part == "times":
-        save_result(out, step_time_ratios())
+    if part == "times":          # times OUT [seconds] [repeats]
+        seconds, repeats = (float(sys.argv[3]) if len(sys.argv) > 3 else 1.0,
+                            int(sys.argv[4]) if len(sys.argv) > 4 else 5)
+        save_result(out, step_time_ratios(seconds=seconds, repeats=repeats))
     elif part == "peaks":
         step_peaks(out_path=out, log=lambda m: print(m, flush=True))
     else:
