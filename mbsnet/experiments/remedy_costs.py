@@ -7,9 +7,8 @@
 in RUNGS, built side by side and timed interleaved (one rung after the other, `repeats` rounds,
 one thread), median per rung, then each rung's median over its parent's (mbsnet.presets.parent)
 and over the seed's. At a small size (batch 1; 1 s segments by default, the stored run 0.25 s):
-the seed at batch 2 on 2 s needs ~19 GiB of RAM, and its sequential scan's backward grows as
-l^2 (each step's slice of the (b, l, d, n) tensors gets a full-size gradient), ~150 s a step on
-one thread at batch 1 x 0.5 s here. On a CPU the trainer runs fp32 whatever the precision, so a bf16
+the seed at batch 2 on 2 s needs ~19 GiB of RAM, and its sequential scan is slow on a CPU
+(~150 s a step on one shared thread at batch 1 x 0.5 s here). On a CPU the trainer runs fp32 whatever the precision, so a bf16
 rung's CPU time is its fp32 parent's (autocast applies on CUDA only).
 
 `peaks`: the predicted CUDA peak of the trainer's step for claim 2 at the step level (seed,
@@ -90,18 +89,23 @@ def _peak(cfg, batch, seconds, settings, log=print) -> dict:
             "predict_seconds": round(r.elapsed_s, 1)}
 
 
-def step_peaks(claim2=CLAIM2, accumulate_preset="final", seconds=2.0, log=print, out_path=None) -> dict:
+def step_peaks(claim2=CLAIM2, accumulate_preset="final", seconds=2.0, log=print, out_path=None,
+               cfgs: dict | None = None) -> dict:
     """Claim 2's full-step peaks ({preset: batches}) and accumulation's, predicted for the
-    trainer's step (saved to `out_path` after each piece when given)."""
+    trainer's step (saved to `out_path` after each piece when given; `cfgs` as in
+    step_time_ratios)."""
     from mbsnet.step import StepSettings
+
+    cfgs = cfgs or {}
+    get = lambda name: cfgs.get(name) or presets.get(name)  # noqa: E731
 
     result = {"step": StepSettings().to_dict(), "seconds": seconds, "claim2": {}, "accumulation": {}}
     for name, batches in claim2.items():
-        result["claim2"][name] = {f"b{b}": _peak(presets.get(name), b, seconds, StepSettings(), log)
+        result["claim2"][name] = {f"b{b}": _peak(get(name), b, seconds, StepSettings(), log)
                                   for b in batches}
         if out_path:
             save_result(out_path, result)
-    cfg = presets.get(accumulate_preset)
+    cfg = get(accumulate_preset)
     result["accumulation"] = {"preset": accumulate_preset, "global_batch": 6,
                               "batch6": _peak(cfg, 6, seconds, StepSettings(), log),
                               "batch2_x3": _peak(cfg, 6, seconds, StepSettings(accumulate=3), log),
