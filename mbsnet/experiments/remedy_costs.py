@@ -5,7 +5,8 @@
 
 `times`: real CPU training steps (the trainer's step, mbsnet.step.StepSettings()) of every rung
 in RUNGS, built side by side and timed interleaved (one rung after the other, `repeats` rounds,
-one thread), median per rung, then each rung's median over its parent's (mbsnet.presets.parent)
+one thread), median per rung of the process's CPU time (wall-clock time is kept too, but on a
+machine shared with other jobs it mostly measures them), then each rung's median over its parent's (mbsnet.presets.parent)
 and over the seed's. At a small size (batch 1; 1 s segments by default, the stored run 0.25 s):
 the seed at batch 2 on 2 s needs ~19 GiB of RAM, and its sequential scan is slow on a CPU
 (~150 s a step on one shared thread at batch 1 x 0.5 s here). On a CPU the trainer runs fp32 whatever the precision, so a bf16
@@ -59,19 +60,22 @@ def step_time_ratios(names=RUNGS, batch: int = 1, seconds: float = 1.0, repeats:
             setups[name] = (model, opt, split_batch(wav[0], wav[1], cfg, settings))
             train_step(model, opt, setups[name][2], settings)          # warm-up step
         times = {name: [] for name in names}
+        wall = {name: [] for name in names}
         for _ in range(repeats):
             for name in names:
                 model, opt, micro = setups[name]
-                start = time.perf_counter()
+                start, start_wall = time.process_time(), time.perf_counter()
                 train_step(model, opt, micro, settings)
-                times[name].append(time.perf_counter() - start)
+                times[name].append(time.process_time() - start)
+                wall[name].append(time.perf_counter() - start_wall)
     finally:
         torch.set_num_threads(threads)
     med = {name: statistics.median(t) for name, t in times.items()}
     parents = {n: presets.parent(n) if n in presets.names() + presets.remedy_names() else None
                for n in names}
     return {"batch": batch, "seconds": seconds, "threads": 1, "repeats": repeats,
-            "step": settings.to_dict(), "parents": parents, "times_s": times, "median_s": med,
+            "clock": "process CPU time (time.process_time), one thread", "step": settings.to_dict(),
+            "parents": parents, "times_s": times, "wall_s": wall, "median_s": med,
             "ratio_to_parent": {n: med[n] / med[p] for n, p in parents.items() if p in med},
             "ratio_to_seed": {n: med[n] / med[names[0]] for n in names} if names[0] == "seed" else {},
             "cpu_precision_note": "bf16 rungs run fp32 on a CPU (autocast is applied on CUDA only)"}
