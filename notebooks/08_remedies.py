@@ -121,7 +121,9 @@ assert grads["none"].keys() == grads["mixers"].keys() and diff <= 1e-6
 #
 # Recomputing the mixers' forward in backward costs time. `python -m mbsnet.experiments.remedy_costs times`
 # builds every rung side by side and runs the trainer's real step on each, interleaved (one rung after the
-# other, so that load on this shared machine hits all of them alike), one thread, median of several rounds.
+# other, so that load on this shared machine hits all of them alike), one thread, and takes the median of
+# several rounds of the process's CPU time (wall-clock time on a machine shared with other jobs mostly
+# measures the other jobs).
 # It runs at a **small size**, stated below: the seed at batch 2 on 2 s segments needs ~19 GiB of RAM and its
 # sequential scan takes minutes a step on this CPU. Each rung is compared with its parent in the same run:
 
@@ -131,8 +133,9 @@ print(textwrap.fill(f"command: {prov['command']}", 84, subsequent_indent="    ")
 print(f"date: {prov['date']}  commit: {prov['git_commit'][:12]}  machine: {prov['machine']['processor']}, "
       f"torch {prov['machine']['torch']}")
 print(f"batch {times['batch']} x {times['seconds']} s segments, {times['threads']} thread, median of "
-      f"{times['repeats']} interleaved rounds (after one warm-up step each)")
-lines = ["| rung | parent | change | median step s | / parent | / seed |", "|---|---|---|---:|---:|---:|"]
+      f"{times['repeats']} interleaved rounds")
+print(f"(after one warm-up step each); clock: {times['clock']}")
+lines = ["| rung | parent | change | median CPU s | / parent | / seed |", "|---|---|---|---:|---:|---:|"]
 for n in times["median_s"]:
     p = times["parents"][n]
     change = ", ".join(f"{k}={v[1]}" for k, v in presets.changes(n).items()) if p else ""
@@ -216,9 +219,10 @@ assert saved["bf16"]["bfloat16"] > saved["bf16"]["float32"]
 assert sum(saved["bf16"].values()) < 0.6 * sum(saved["fp32"].values())
 
 # %% [markdown]
-# The linear layers' outputs, which are most of what is saved, become bf16 (half the bytes); the scan's and
-# the norms' inputs and outputs stay fp32 (counting every saved reference, so shared tensors count twice
-# here; the predictor counts each storage once). In the full step's peak:
+# The outputs of `linear` and `conv1d`, most of what autograd saves, become bf16 (half the bytes); the outputs
+# of the ops on CUDA's fp32 list (`exp`, `softplus`, the group and layer norms) stay fp32. (This count adds up
+# every saved reference, so a tensor saved twice counts twice; the predictor counts each storage once.) In
+# the full step's peak:
 
 # %%
 lines = ["| GiB at the peak, batch 2 | final | final_bf16 | final_checkpointed | final_lean |",

@@ -16,6 +16,7 @@ def test_step_time_ratios_time_every_rung_against_its_parent():
     names = ("seed", "seed_checkpointed", "final", "final_bf16")
     r = step_time_ratios(names, seconds=0.05, repeats=2, cfgs=_tiny(*names))
     assert set(r["median_s"]) == set(names) and all(len(t) == 2 for t in r["times_s"].values())
+    assert r["wall_s"].keys() == r["times_s"].keys()
     assert r["parents"] == {"seed": None, "seed_checkpointed": "seed", "final": "seed", "final_bf16": "final"}
     assert set(r["ratio_to_parent"]) == {"seed_checkpointed", "final", "final_bf16"}
     med = r["median_s"]
