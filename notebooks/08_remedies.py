@@ -130,8 +130,8 @@ assert grads["none"].keys() == grads["mixers"].keys() and diff <= 1e-6
 # %%
 prov = times["provenance"]
 print(textwrap.fill(f"command: {prov['command']}", 84, subsequent_indent="    "))
-print(f"date: {prov['date']}  commit: {prov['git_commit'][:12]}  machine: {prov['machine']['processor']}, "
-      f"torch {prov['machine']['torch']}")
+print(f"date: {prov['date']}  commit: {prov['git_commit'][:12]}")
+print(f"machine: {prov['machine']['processor']}, torch {prov['machine']['torch']}")
 print(f"batch {times['batch']} x {times['seconds']} s segments, {times['threads']} thread, median of "
       f"{times['repeats']} interleaved rounds")
 print(f"(after one warm-up step each); clock: {times['clock']}")
@@ -173,10 +173,10 @@ plt.show()
 assert all(peak_b2[n] < 12 for n in points if n not in ("seed", "chunked_scan"))
 
 # %% [markdown]
-# Two groups: the seed's family on the right (its sequential scan is slow), `final`'s on the left. Within each,
-# checkpointing moves a point down and a little right. The recomputing scan alone (`recompute_scan`) brings
-# the seed under the card at batch 2 *and* makes it faster; checkpointing gets there without touching the
-# model.
+# The seed's sequential scan is slow on a CPU, so the seed and the rungs that keep that scan sit at the right,
+# `final`'s family at the lower left. Checkpointing moves a point down and a little to the right; the
+# recomputing scan alone (`recompute_scan`) moves the seed down *and* to the left. Checkpointing gets under the
+# card without touching the model.
 #
 # ## Mixed precision
 #
@@ -210,7 +210,8 @@ ops = Counter((name, rule, "/".join(d).replace("torch.", "")) for name, rule, d 
 print(textwrap.fill("ops under bf16 autocast: " + ", ".join(f"{n} x{k} -> {d}" for (n, r, d), k
                                                           in sorted(ops.items())), 84, subsequent_indent="    "))
 for label, c in saved.items():
-    print(f"saved for backward, {label}: " + ", ".join(f"{d} {v / 2**20:.0f} MiB" for d, v in c.items()))
+    print(f"saved for backward, {label}: " + ", ".join(f"{d} {v / 2**20:.0f} MiB" for d, v in c.items()
+                                                      if v >= 2**20))
 
 # %%
 assert {d for (n, r, d) in ops if r == "lower"} == {"bfloat16"}

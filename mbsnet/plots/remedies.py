@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mbsnet.plots import marker_size, preset_color, preset_marker, style_axes
 
@@ -10,7 +11,7 @@ def memory_vs_time(points: dict, usable_gib: float, budget_gib: float = 12.0, ba
                    time_label: str = "CPU step time / the seed's", ax=None):
     """points: {preset: (step time ratio, predicted peak GiB)} -> one marker per preset, in its
     colour and marker, named in the legend; the card's capacity and its usable part as lines;
-    the peak on a log scale."""
+    both axes on log scales."""
     ax = ax or plt.subplots(figsize=(7.5, 4.6))[1]
     for name, (x, y) in points.items():
         marker = preset_marker(name)
@@ -20,6 +21,10 @@ def memory_vs_time(points: dict, usable_gib: float, budget_gib: float = 12.0, ba
     ax.axhline(usable_gib, color="0.4", ls=":", lw=1, label=f"usable: {usable_gib:.1f} GiB")
     ax.set_yscale("log")
     ax.set_xscale("log")
+    for axis in (ax.xaxis, ax.yaxis):             # plain labels on the log scales: 0.05, 0.1, 0.2, ...
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return style_axes(ax, xlabel=f"{time_label} (log scale)",
                       ylabel=f"predicted peak at batch {batch} (GiB, log scale)")
