@@ -97,6 +97,7 @@ print(f"saved activations: {seed['categories_b2_gib']['saved_activations'] / see
 # configuration in float32:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 import torch
 
 from mbsnet.model import build_model
