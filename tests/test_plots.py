@@ -28,3 +28,27 @@ def test_red_and_green_are_the_seed_and_the_final_model():
     others = {preset_color(n) for n in presets.names()
               if same_function_key(n) not in (same_function_key("seed"), same_function_key("final"))}
     assert not others & {"#c0392b", "#1e8449"}
+
+
+def test_every_remedy_has_a_colour_and_marker_no_other_preset_has():
+    ladder = {preset_color(n) for n in presets.names()}
+    remedies = presets.remedy_names()
+    assert len({preset_color(n) for n in remedies}) == len(remedies)
+    for name in remedies:
+        assert name in PRESET_COLORS and preset_color(name) not in ladder, name
+        assert preset_marker(name) not in (".", preset_marker(presets.parent(name))), name
+
+
+def test_memory_vs_time_draws_one_point_per_rung():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mbsnet.plots.remedies import memory_vs_time
+
+    points = {"seed": (1.0, 19.5), "seed_checkpointed": (1.3, 3.0), "final_lean": (0.1, 0.7)}
+    ax = memory_vs_time(points, usable_gib=11.5)
+    drawn = {line.get_label(): line.get_xydata().tolist() for line in ax.get_lines()
+             if line.get_label() in points}
+    assert drawn == {n: [list(p)] for n, p in points.items()}
+    assert {line.get_color() for line in ax.get_lines() if line.get_label() in points} == \
+        {preset_color(n) for n in points}
