@@ -9,7 +9,9 @@ For each remedy preset (mbsnet.presets.remedy_names()) and its parent: parameter
 peak of the trainer's step (mbsnet.step.StepSettings(): AdamW, enhancement_loss, clipping) at
 batch 2 and 6 on 2 s segments, with the categories at the peak, and the largest batch on a 12 GiB
 card from the line through those two points (an estimate: the peak is nearly affine in batch).
-Then: final_lean at batch 6 with smaller cross-band/temporal scan chunks; the CPU step time of
+Then: what is live at the peak of final_checkpointed_bf16 and final_lean at batch 6 (the largest
+tensors, and the temporaries grouped by the op, shape and dtype that made them); both at batch 6
+with other scan chunk sizes; the CPU step time of
 seed_checkpointed vs seed (interleaved, one thread, median of `repeats`); torch's MemTracker
 against predict_peak (unrounded, the original's fp32 step) on the checkpointed presets at a small
 shape. The two parts can run side by side; each saves after every piece. Tens of minutes on a
@@ -61,6 +63,18 @@ def peak_rows(names, step: StepSettings = StepSettings(), log=print) -> dict:
         row["max_batch_12gib_affine_estimate"] = int((usable - intercept) // slope)
         rows[name] = row
     return rows
+
+
+def peak_anatomy(name, batch=6, top=8, log=print) -> dict:
+    """What is live at the peak of `name`'s trainer step: the categories, the live tensors grouped
+    by (category, op, shape, dtype) with count and bytes (largest groups first), the largest ones."""
+    r = predict_peak(presets.get(name), batch, SECONDS, step=StepSettings(), details=True)
+    kinds = [{**k, "gib": round(k.pop("bytes") / GiB, 3)} for k in r.live_by_kind[:top]]
+    log(f"{name} b{batch}: {r.peak_gib:.3f} GiB; " + "; ".join(
+        f"{k['count']}x {k['op']} {tuple(k['shape'])} {k['dtype']} {k['gib']} GiB" for k in kinds[:3]))
+    return {"batch": batch, "peak_gib": round(r.peak_gib, 3), "peak_phase": r.peak_phase,
+            "categories_gib": {k: round(v / GiB, 3) for k, v in r.categories.items()},
+            "live_by_kind": kinds, "largest_tensors": r.largest[:top]}
 
 
 def chunk_sweep(name="final_lean", batch=6, chunks=(64, 32, 16), log=print) -> dict:
@@ -116,8 +130,9 @@ def memtracker_check(names=("seed_checkpointed", "final_checkpointed", "final"),
             "rows": out}
 
 
-PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_checkpointed", "final_bf16", "final",
-              "authors_attempt", "chunked_scan", "seed")
+PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_scan_chunk4", "final_checkpointed_bf16",
+              "final_checkpointed", "final_bf16", "final", "authors_attempt", "chunked_scan", "seed")
+SWEEPS = {"final_checkpointed_bf16": (64, 16, 8, 4, 2), "final_lean": (64, 8, 4, 3, 2)}
 
 
 def _log(msg):
@@ -134,14 +149,21 @@ def run_peaks(out_path, names=PEAK_ORDER) -> dict:
 
 
 def run_checks(out_path) -> dict:
-    """MemTracker agreement, CPU step time of checkpointing, final_lean's scan chunk sizes."""
-    result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed"), seconds=0.02,
-                                             log=_log)}
+    """MemTracker agreement; what is live at final_checkpointed_bf16's and final_lean's peaks; their
+    scan chunk sizes (SWEEPS); CPU step times of checkpointing (seed) and of final_lean's changes."""
+    result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed", "final_lean"),
+                                             seconds=0.02, log=_log)}
+    save_result(out_path, result)
+    result["peak_anatomy_b6"] = {name: peak_anatomy(name, log=_log) for name in SWEEPS}
+    save_result(out_path, result)
+    for name, chunks in SWEEPS.items():
+        result[f"{name}_chunk_sweep_b6"] = chunk_sweep(name, chunks=chunks, log=_log)
+        save_result(out_path, result)
+    result["final_lean_cpu_step_time"] = cpu_step_times(("final_checkpointed_bf16", "final_lean"))
+    _log(str(result["final_lean_cpu_step_time"]["median_s"]))
     save_result(out_path, result)
     result["cpu_step_time"] = cpu_step_times()
     _log(str(result["cpu_step_time"]["median_s"]))
-    save_result(out_path, result)
-    result["final_lean_chunk_sweep_b6"] = chunk_sweep(log=_log)
     save_result(out_path, result)
     return result
 
