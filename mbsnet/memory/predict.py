@@ -24,7 +24,8 @@ import torch
 
 from mbsnet.config import MBSNetConfig
 from mbsnet import step as step_module
-from mbsnet.memory.step import check_step_args, make_optimizer, random_inputs, tracked_step, warm_up_optimizer
+from mbsnet.memory.step import (check_step_args, make_optimizer, random_inputs, step_inputs, tracked_step,
+                                warm_up_optimizer)
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker
 from mbsnet.model import build_model
 from mbsnet.step import StepSettings
@@ -195,16 +196,7 @@ def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
            else step_module.make_optimizer(model, settings))
     tracker = LiveMemoryTracker(round_to, device="meta", details=details)
     scaler = step_module.make_scaler("meta", settings.precision_for(cfg))
-    if step is None or settings.name == "original":
-        noisy, clean = random_inputs(cfg, batch_size, frames, device="meta")
-        micro = [step_module.MicroBatch(n, c) for n, c in
-                 zip(noisy.split(settings.micro_batch(batch_size)), clean.split(settings.micro_batch(batch_size)))]
-        inputs = (noisy, clean)
-    else:
-        samples = int(round(seconds * cfg.sample_rate))
-        clean_wav, noisy_wav = (torch.randn(batch_size, samples, device="meta") for _ in range(2))
-        micro = step_module.split_batch(clean_wav, noisy_wav, cfg, settings)
-        inputs = (clean_wav, noisy_wav, micro[0].noisy, micro[0].clean)
+    micro, inputs = step_inputs(cfg, batch_size, seconds, settings, device="meta")
     tracked_step(model, opt, None, None, tracker, loss_fn, settings, micro, scaler, inputs)
     return report_from(tracker, cfg, batch_size, seconds, frames, settings.optimizer,
                        "meta-tensor prediction", time.perf_counter() - start, settings=settings)
