@@ -3,6 +3,7 @@
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies peaks /tmp/remedies_peaks.json
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies checks /tmp/remedies_checks.json
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies memtracker /tmp/remedies_mt.json final_lean 0.25
+    (with a 5th argument `memtracker`, the part replaces the checks' MemTracker check at merge)
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies merge /tmp/remedies_peaks.json \
         /tmp/remedies_checks.json results/remedies.json [/tmp/remedies_mt.json,...]
 
@@ -126,12 +127,15 @@ def memtracker_check(names=("seed_checkpointed", "final_checkpointed", "final"),
     for name in names:
         cfg = presets.get(name)
         theirs = torch_memtracker_peak(cfg, batch, seconds)
-        ours = predict_peak(cfg, batch, seconds, round_to=1).peak_bytes
+        # MemTracker runs the fp32 step (fake CPU tensors have no CUDA autocast): so does ours here
+        ours = predict_peak(cfg, batch, seconds, round_to=1,
+                            step=StepSettings.original(precision="fp32")).peak_bytes
         out[name] = {"memtracker_bytes": theirs, "predict_peak_unrounded_bytes": ours,
                      "relative_difference": abs(ours - theirs) / theirs}
         log(f"memtracker {name}: {theirs} vs {ours} ({out[name]['relative_difference']:.3%})")
-    return {"batch": batch, "seconds": seconds, "step": "original (MemTracker runs the fp32 step)",
-            "rows": out}
+    return {"batch": batch, "seconds": seconds,
+            "step": "original, fp32 (MemTracker runs the fp32 step: a bf16 preset is compared in fp32, "
+                    "with its checkpointing and scan chunks)", "rows": out}
 
 
 PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_scan_chunk4", "final_checkpointed_bf16",
@@ -226,9 +230,10 @@ if __name__ == "__main__":
         run_peaks(sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else PEAK_ORDER)
     elif part == "checks":
         run_checks(sys.argv[2])
-    elif part == "memtracker":      # memtracker OUT NAMES SECONDS: the check at another shape
-        save_result(sys.argv[2], {f"memtracker_{sys.argv[4]}s": memtracker_check(
-            sys.argv[3].split(","), seconds=float(sys.argv[4]), log=_log)})
+    elif part == "memtracker":      # memtracker OUT NAMES SECONDS [KEY]: the check at another shape
+        key = sys.argv[5] if len(sys.argv) > 5 else f"memtracker_{sys.argv[4]}s"
+        save_result(sys.argv[2], {key: memtracker_check(sys.argv[3].split(","), seconds=float(sys.argv[4]),
+                                                        log=_log)})
     elif part == "chunks":
         save_result(sys.argv[2], {"final_lean_chunk_sweep_b6": chunk_sweep(chunks=tuple(int(c) for c in (sys.argv[3] if len(sys.argv) > 3 else "64,16,8").split(",")), log=_log)})
     else:
