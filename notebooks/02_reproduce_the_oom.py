@@ -172,8 +172,8 @@ assert live.peak_bytes == peak["trainer", "fp32", 1]
 t2, o2, h2 = peak["trainer", "fp32", 2], peak["original", "fp32", 2], peak["trainer", "bf16", 2]
 assert abs(t2 / o2 - 1) < 0.02 and h2 > t2 > usable
 display(Markdown(
-    f"The trainer's step peaks within {abs(t2 / o2 - 1):.1%} of the original's at batch 2 "
-    f"(**{t2 / GiB:.2f} GiB**): AdamW keeps the same two states per parameter as Adam, and at the peak, early "
+    f"The trainer's step peaks at **{t2 / GiB:.2f} GiB** at batch 2, {(t2 - o2) / MiB:+.1f} MiB from the "
+    f"original's: AdamW keeps the same two states per parameter as Adam, and at the peak, early "
     f"in backward, the loss is long gone. bf16 autocast does not rescue the seed: **{h2 / GiB:.2f} GiB**. Its "
     f"scan's $(b, l, d, n)$ tensors stay fp32 (softplus and exp are on autocast's fp32 list), and each fp32 "
     f"state $h_t$ is cast to bf16 for the einsum with $C_t$, a copy that autograd keeps too. Neither step "
