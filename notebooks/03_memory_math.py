@@ -221,6 +221,17 @@ table += [(f"**peak, b = {b}**", gib(mm.training_peak_formula(seed, b)["total"])
 display(Markdown(ladder_report.markdown_table(
     ["GiB", "formula (original, fp32)", *(f"{k}, {p}" for k, p in columns)], table)))
 
+# %%
+o2, t2, h2 = (by[k, p, 2]["peak_bytes"] for k, p in (("original", "fp32"), ("trainer", "fp32"),
+                                                     ("trainer", "bf16")))
+assert abs(t2 - o2) < MiB and h2 > t2
+display(Markdown(
+    f"The trainer's step peaks {(t2 - o2) / MiB:+.1f} MiB from the original's: AdamW keeps Adam's two states "
+    f"per parameter, and at the peak, early in backward, the loss is gone. So the formula holds for the step "
+    f"`train` runs as well. bf16 autocast *raises* the seed's peak ({h2 / t2 - 1:+.1%}): the sequential "
+    f"scan's $(b, l, d, n)$ tensors stay fp32, and its fp32 states get bf16 copies for the einsum "
+    f"(notebook 2). Mixed precision pays only once the scan keeps no such tensors (notebook 8)."))
+
 # %% [markdown]
 # ## The source's table, corrected
 #
