@@ -194,3 +194,17 @@ def test_a_step_on_meta_reads_no_values():
     x = torch.randn(2, TINY.n_bins, 5, dtype=torch.complex64, device="meta")
     assert train_step(model, step.make_optimizer(model, StepSettings()), [MicroBatch(x, x)],
                       StepSettings()) == {}
+
+
+def test_details_name_every_tensor_live_at_the_peak():
+    """predict_peak(details=True): the live tensors grouped by kind add up to the peak and to each
+    category; the same peak as without details."""
+    cfg = replace(TINY, scan_method="recompute", scan_chunk_size=3, activation_checkpointing="blocks")
+    r = predict_peak(cfg, 2, SECONDS, step=StepSettings(), details=True)
+    assert sum(k["bytes"] for k in r.live_by_kind) == r.peak_bytes
+    for category, nbytes in r.categories.items():
+        assert sum(k["bytes"] for k in r.live_by_kind if k["category"] == category) == nbytes
+    sizes = [t["bytes"] for t in r.largest]
+    assert sizes == sorted(sizes, reverse=True) and all(t["op"] and t["shape"] for t in r.largest[:3])
+    plain = predict_peak(cfg, 2, SECONDS, step=StepSettings())
+    assert plain.peak_bytes == r.peak_bytes and plain.largest == [] and "largest_tensors" not in plain.to_dict()
