@@ -49,10 +49,15 @@ def set_rng_states(states: dict) -> None:
     random.setstate(states["python"])
 
 
-def training_state(model: MBSNet, optimizer, step: int, train: dict, command: str | None = None) -> dict:
-    return {"config": model.cfg.to_dict(), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "step": step, "train": train,
-            "rng": rng_states(), "provenance": provenance(command)}
+def training_state(model: MBSNet, optimizer, step: int, train: dict, command: str | None = None,
+                   scaler=None) -> dict:
+    """Everything an exact resume needs; "scaler": the GradScaler's state (fp16), when there is one."""
+    state = {"config": model.cfg.to_dict(), "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "step": step, "train": train,
+             "rng": rng_states(), "provenance": provenance(command)}
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    return state
 
 
 def read_checkpoint(path) -> dict:

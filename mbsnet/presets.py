@@ -106,7 +106,15 @@ _step("seed_checkpointed", "seed", _REMEDIES, activation_checkpointing="mixers")
 _step("chunked_scan", "seed", _REMEDIES, scan_method="chunked")
 _step("final_checkpointed", "final", _REMEDIES, activation_checkpointing="mixers")
 _step("final_bf16", "final", _REMEDIES, precision="bf16")
-_step("final_lean", "final_checkpointed", _REMEDIES, precision="bf16")
+_step("final_checkpointed_bf16", "final_checkpointed", _REMEDIES, precision="bf16")
+# What is left at final_checkpointed_bf16's peak (batch 6, 2 s: 2.20 GiB) is the cross-band scan's
+# backward, run while its checkpointed mixer is recomputed: four (T, b*t, d, n) fp32 scratch buffers
+# of 365 MiB each at T = 31 (the cross-band sequences are only 31 bands long, but there are b*t =
+# 1506 of them). Chunks of 4 steps shrink them to 47 MiB (plus the chunk-start states the
+# recomputed forward keeps); then checkpointing each MambaBlock rather than each BiMamba recomputes
+# one direction at a time in backward. results/remedies.json has the sweep.
+_step("final_scan_chunk4", "final_checkpointed_bf16", _REMEDIES, scan_chunk_size=4)
+_step("final_lean", "final_scan_chunk4", _REMEDIES, activation_checkpointing="blocks")
 # The authors' first "optimized" attempt (DESIGN.md): the chunked scan in chunks of 32 without
 # recomputation, d_state 12, expand 1, and the clamps. A historical configuration, not a rung: it
 # changes four fields of chunked_scan at once, as the authors did.

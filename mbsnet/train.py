@@ -27,8 +27,8 @@ Programmatic API (no files needed; deterministic from the seed):
 With `out=DIR`, training writes DIR/checkpoint.pt (atomically, every `checkpoint_every` steps
 and at least every `checkpoint_minutes`), DIR/train_log.csv, DIR/eval_log.jsonl and
 DIR/summary.json. `resume=True` continues from DIR/checkpoint.pt exactly: each step's batch is
-drawn from an RNG seeded by (seed, step), and the optimizer and RNG states are restored, so
-N steps straight and N/2 + kill + resume give the same weights on CPU.
+drawn from an RNG seeded by (seed, step), and the optimizer, RNG and (fp16) GradScaler states are
+restored, so N steps straight and N/2 + kill + resume give the same weights on CPU.
 
 A NaN or inf loss stops training (TrainingDiverged) and leaves the last good checkpoint in place.
 A CUDA out-of-memory error is answered with the largest batch mbsnet.memory predicts to fit.
@@ -249,6 +249,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
     net = rank.wrap(model)                  # DistributedDataParallel under torchrun, else the model
     step_settings = s.step_settings()
     scaler = make_scaler(device.type, step_settings.precision_for(cfg))
+    if resume and scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])     # fp16: the loss scale and its growth tracker
     logs = _Logs(out if rank.is_main else None, start)
     history: list[dict] = []
     last_save = time.monotonic()
@@ -257,7 +259,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
     def save(step):
         nonlocal last_save
         if ckpt_path is not None and rank.is_main:
-            atomic_save(training_state(model, optimizer, step, s.to_dict(), command), ckpt_path)
+            atomic_save(training_state(model, optimizer, step, s.to_dict(), command, scaler), ckpt_path)
             last_save = time.monotonic()
 
     bar = tqdm(range(start, s.steps), desc=f"train {cfg.name}", initial=start, total=s.steps,

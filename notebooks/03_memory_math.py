@@ -196,6 +196,43 @@ print(f"(batch {check['batch_size']}, {check['seconds']} s, no 512 B rounding)")
 assert check["relative_difference"] < 0.10
 
 # %% [markdown]
+# ### The step the trainer runs
+#
+# The formula, the sweep and notebook 2 describe the original MBS-Net's step (Adam, its spectral loss, fp32). The
+# step `python -m mbsnet train` runs is AdamW, the enhancement loss computed from waveforms, the gradient norm
+# clipped at 5, in the preset's precision (bf16 autocast on CUDA for the bf16 presets). Here is the seed under
+# both, in fp32 and under bf16 autocast, by category at batch 2 and as peaks at batch 1 and 2 (stored by
+# `python -m mbsnet.experiments.trainer_step`; notebook 2 re-predicts one row live; the stored original fp32 rows
+# must equal the sweep's batch points):
+
+# %%
+from mbsnet.experiments.ladder import report as ladder_report
+both = load_result("trainer_step_seed")
+by = {(r["step"], r["precision"], r["batch_size"]): r for r in both["rows"]}
+sweep_batch = {r["value"]: r["predicted_bytes"] for r in rows if r["knob"] == "batch"}
+assert all(by["original", "fp32", b]["peak_bytes"] == sweep_batch[b] for b in (1, 2))
+columns = [("original", "fp32"), ("original", "bf16"), ("trainer", "fp32"), ("trainer", "bf16")]
+gib = lambda nbytes: f"{nbytes / GiB:.2f}"
+table = [(c.replace("_", " ") + " (b = 2)", gib(f2["categories"].get(c, 0)),
+          *(gib(by[k, p, 2]["categories"][c]) for k, p in columns))
+         for c in by["original", "fp32", 2]["categories"]]
+table += [(f"**peak, b = {b}**", gib(mm.training_peak_formula(seed, b)["total"]),
+           *(f"**{gib(by[k, p, b]['peak_bytes'])}**" for k, p in columns)) for b in (1, 2)]
+display(Markdown(ladder_report.markdown_table(
+    ["GiB", "formula (original, fp32)", *(f"{k}, {p}" for k, p in columns)], table)))
+
+# %%
+o2, t2, h2 = (by[k, p, 2]["peak_bytes"] for k, p in (("original", "fp32"), ("trainer", "fp32"),
+                                                     ("trainer", "bf16")))
+assert abs(t2 - o2) < MiB and h2 > t2
+display(Markdown(
+    f"The trainer's step peaks {(t2 - o2) / MiB:+.1f} MiB from the original's: AdamW keeps Adam's two states "
+    f"per parameter, and at the peak, early in backward, the loss is gone. So the formula holds for the step "
+    f"`train` runs as well. bf16 autocast *raises* the seed's peak ({h2 / t2 - 1:+.1%}): the sequential "
+    f"scan's $(b, l, d, n)$ tensors stay fp32, and its fp32 states get bf16 copies for the einsum "
+    f"(notebook 2). Mixed precision pays only once the scan keeps no such tensors (notebook 8)."))
+
+# %% [markdown]
 # ## The source's table, corrected
 #
 # The table's "49.2 MB" for $60 \times 200 \times 256 \times 16$ is the number of **elements** (49.2 M). In fp32 that is

@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from mbsnet import presets
-from mbsnet.experiments.gpu_report import Deadline, gpu_report
+from mbsnet.train import TrainSettings as train_settings
+from mbsnet.experiments.gpu_report import Deadline, gpu_report, trainer_settings
 from mbsnet.memory import predict_peak
 from mbsnet.memory.devices import CudaDevice, TrackedCpuDevice, open_device
 from mbsnet.results import stored_gpu_report, stored_gpu_results
 from mbsnet.scan.shapes import ScanShape
+from mbsnet.step import StepSettings
 from mbsnet.units import GiB
 
 TINY = replace(presets.get("seed"), name="tiny", n_fft=64, hop_length=16, band_widths=(8, 8, 8, 9),
@@ -22,14 +24,16 @@ SHAPE = ScanShape("tiny scan", 2, 16, 8, 4)
 
 @pytest.fixture(scope="module")
 def predicted():
-    return {b: predict_peak(TINY, b, SECONDS).peak_bytes for b in (1, 2)}
+    """The original's step (the OOM the book reproduces) and the trainer's, at batch 1 and 2."""
+    return {(b, kind): predict_peak(TINY, b, SECONDS, step=settings).peak_bytes for b in (1, 2)
+            for kind, settings in (("original", None), ("trainer", trainer_settings()))}
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, predicted):
     """One full run on the CPU, capped halfway between the batch-1 and batch-2 predictions."""
     out = tmp_path_factory.mktemp("results")
-    cap = (predicted[1] + predicted[2]) // 2
+    cap = (predicted[1, "original"] + predicted[2, "original"]) // 2
     threads = torch.get_num_threads()
     torch.set_num_threads(1)            # tiny ops: threads only contend on a loaded machine
     try:
@@ -66,19 +70,34 @@ def test_the_cap_lets_batch_1_fit_and_batch_2_run_out_of_memory(report, predicte
 
 
 def test_measured_equals_predicted_on_the_tracker(report, predicted):
-    """The same step, on real CPU tensors and on meta tensors: the same bytes."""
+    """The same step (mbsnet.step.train_step, the original's and the trainer's settings), on real
+    CPU tensors and on meta tensors: the same bytes."""
     out, _ = report
     for b in (1, 2):
         rec = json.loads((out / f"gpu_memory_tiny_b{b}.json").read_text())
-        assert rec["measured"]["peak_bytes"] == rec["predicted"]["peak_bytes"] == predicted[b]
+        assert rec["step"] == "original" and rec["predicted"]["step"] == "original"
+        assert rec["measured"]["peak_bytes"] == rec["predicted"]["peak_bytes"] == predicted[b, "original"]
         assert len(rec["measured"]["step_seconds"]) == 2 and rec["measured"]["step_s_median"] > 0
+        tr = rec["trainer"]
+        assert tr["settings"] == trainer_settings().to_dict() and tr["predicted"]["step"] == "trainer"
+        assert (tr["predicted"]["optimizer"], tr["measured"]["step"]) == ("adamw", "trainer")
+        assert tr["measured"]["peak_bytes"] == tr["predicted"]["peak_bytes"] == predicted[b, "trainer"]
+        assert tr["oom"]["step"] == "trainer" and tr["oom"]["status"] in ("fits", "oom")
+    assert predicted[2, "trainer"] != predicted[2, "original"]       # two different steps
+
+
+def test_the_report_measures_the_trainers_step_by_default():
+    s = trainer_settings()
+    assert (s.optimizer, s.loss, s.grad_clip, s.name) == ("adamw", "enhancement", 5.0, "trainer")
+    assert s == train_settings().step_settings()
 
 
 def test_the_ladder_puts_each_measured_peak_beside_its_prediction(report):
     rows = {r["preset"]: r for r in json.loads((report[0] / "gpu_ladder.json").read_text())["rows"]}
     assert set(rows) == {"tiny", "tiny_recompute"}
     for name, cfg in (("tiny", TINY), ("tiny_recompute", TINY_RECOMPUTE)):
-        assert rows[name]["predicted_peak_bytes"] == predict_peak(cfg, 2, SECONDS).peak_bytes
+        assert rows[name]["predicted_peak_bytes"] == predict_peak(cfg, 2, SECONDS,
+                                                                  step=trainer_settings()).peak_bytes
         assert rows[name]["measured_over_predicted"] == pytest.approx(1.0)
     assert rows["tiny_recompute"]["peak_bytes"] < rows["tiny"]["peak_bytes"]
 
@@ -154,10 +173,12 @@ def test_the_device_interface_without_cuda():
 def test_predictions_in_worker_processes_equal_the_in_process_ones():
     from mbsnet.experiments.gpu_report import Predictions
 
-    jobs = {("tiny", 1): (TINY, 1)}
+    jobs = {("tiny", 1): (TINY, 1), ("tiny", 1, "trainer"): (TINY, 1, StepSettings())}
     pool = Predictions(jobs, SECONDS, workers=1)
     try:
-        assert pool.get(("tiny", 1))["peak_bytes"] == Predictions(jobs, SECONDS).get(("tiny", 1))["peak_bytes"]
+        for key in jobs:
+            assert pool.get(key)["peak_bytes"] == Predictions(jobs, SECONDS).get(key)["peak_bytes"]
+        assert pool.get(("tiny", 1))["step"] == "original" and pool.get(("tiny", 1, "trainer"))["step"] == "trainer"
     finally:
         pool.close()
 

@@ -35,8 +35,12 @@ def _grads(cfg, state=None, seed=0):
 
 @pytest.mark.parametrize("mode", ["mixers", "blocks"])
 @pytest.mark.parametrize("direction", ["bi", "uni"])
-def test_activation_checkpointing_gives_the_plain_models_gradients(mode, direction):
-    plain_cfg = replace(TINY, temporal_direction=direction, scan_method="recompute")
+@pytest.mark.parametrize("chunk", [64, 3])
+def test_activation_checkpointing_gives_the_plain_models_gradients(mode, direction, chunk):
+    """Chunk 3 (final_lean's small chunks): 12 frames and 4 bands are 4 and 2 scan chunks, so the
+    recomputed scans carry state across chunks."""
+    plain_cfg = replace(TINY, temporal_direction=direction, scan_method="recompute",
+                        scan_chunk_size=chunk)
     plain, expected = _grads(plain_cfg)
     _, got = _grads(replace(plain_cfg, activation_checkpointing=mode), plain.state_dict())
     assert expected.keys() == got.keys()
@@ -129,8 +133,12 @@ def test_remedy_presets_are_one_change_from_their_parents_and_not_rungs():
         assert name not in presets.names()
         if name != "authors_attempt":       # a historical configuration: four changes at once
             assert len(presets.changes(name)) == 1, name
-    assert presets.changes("final_lean") == {"precision": ("fp32", "bf16")}
-    assert presets.parent("final_lean") == "final_checkpointed"
+    assert presets.changes("final_checkpointed_bf16") == {"precision": ("fp32", "bf16")}
+    assert presets.parent("final_checkpointed_bf16") == "final_checkpointed"
+    assert presets.changes("final_scan_chunk4") == {"scan_chunk_size": (64, 4)}
+    assert presets.changes("final_lean") == {"activation_checkpointing": ("mixers", "blocks")}
+    lean = presets.get("final_lean")
+    assert (lean.precision, lean.activation_checkpointing, lean.scan_chunk_size) == ("bf16", "blocks", 4)
 
 
 def test_memory_predicts_the_step_that_train_runs(monkeypatch, capsys):
@@ -186,3 +194,17 @@ def test_a_step_on_meta_reads_no_values():
     x = torch.randn(2, TINY.n_bins, 5, dtype=torch.complex64, device="meta")
     assert train_step(model, step.make_optimizer(model, StepSettings()), [MicroBatch(x, x)],
                       StepSettings()) == {}
+
+
+def test_details_name_every_tensor_live_at_the_peak():
+    """predict_peak(details=True): the live tensors grouped by kind add up to the peak and to each
+    category; the same peak as without details."""
+    cfg = replace(TINY, scan_method="recompute", scan_chunk_size=3, activation_checkpointing="blocks")
+    r = predict_peak(cfg, 2, SECONDS, step=StepSettings(), details=True)
+    assert sum(k["bytes"] for k in r.live_by_kind) == r.peak_bytes
+    for category, nbytes in r.categories.items():
+        assert sum(k["bytes"] for k in r.live_by_kind if k["category"] == category) == nbytes
+    sizes = [t["bytes"] for t in r.largest]
+    assert sizes == sorted(sizes, reverse=True) and all(t["op"] and t["shape"] for t in r.largest[:3])
+    plain = predict_peak(cfg, 2, SECONDS, step=StepSettings())
+    assert plain.peak_bytes == r.peak_bytes and plain.largest == [] and "largest_tensors" not in plain.to_dict()

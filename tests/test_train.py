@@ -91,6 +91,27 @@ train.train_model(TINY, pairs(), steps=8, out=sys.argv[1], checkpoint_every=1, *
 """
 
 
+def test_the_gradscalers_state_is_saved_and_restored_on_resume(tmp_path, monkeypatch):
+    """fp16's GradScaler (a real torch.amp.GradScaler, enabled on the CPU, its scale doubling
+    every step): 4 steps straight and 2 + resume + 2 end at the same scale, which a fresh scaler
+    after the resume would not (it would restart at the initial scale)."""
+    made = []
+
+    def scaler(device_type, precision):
+        made.append(torch.amp.GradScaler("cpu", init_scale=2.0 ** 4, growth_interval=1))
+        return made[-1]
+
+    monkeypatch.setattr(train, "make_scaler", scaler)
+    train.train_model(TINY, pairs(), steps=4, out=tmp_path / "a", **KW)
+    train.train_model(TINY, pairs(), steps=4, out=tmp_path / "b", stop_after=2, checkpoint_every=2, **KW)
+    assert read_checkpoint(tmp_path / "b" / "checkpoint.pt")["scaler"]["scale"] == 2.0 ** 6
+    train.train_model(TINY, pairs(), steps=4, out=tmp_path / "b", resume=True, **KW)
+    straight, resumed = (read_checkpoint(tmp_path / d / "checkpoint.pt")["scaler"] for d in "ab")
+    assert straight == resumed and straight["scale"] == 2.0 ** 8 and len(made) == 3
+    model = train.build_model(TINY)                 # fp32 / bf16: no scaler, no entry
+    assert "scaler" not in train.training_state(model, torch.optim.SGD(model.parameters(), lr=0.1), 0, {})
+
+
 def test_killed_run_resumes_exactly(tmp_path):
     """SIGKILL a training process mid-run; resuming loses only the steps since its checkpoint."""
     out = tmp_path / "killed"

@@ -7,15 +7,22 @@
                         measured peak beside predict_peak's, and step times (median of a few)
     scan bench          mbsnet.experiments.scan_bench's cases on the device
 
-The step measured is the one the predictor traces (mbsnet.memory.step: the model built, Adam's
-state made by a zero step, random complex STFT inputs, `spectral_loss`, backward, Adam step), and
-the peak includes the model, the optimizer state and the inputs, as `predict_peak`'s does.
+Every step measured is mbsnet.step.train_step, the function the trainer runs and the predictor
+traces, and each measurement sits beside the prediction of the same settings: the trainer's
+(`step`, default TrainSettings().step_settings(): AdamW, enhancement_loss, clipping, the
+config's precision, from (b, s) waveforms) for the ladder and the seed's "trainer" records, and
+the original MBS-Net's (StepSettings.original(): Adam, spectral_loss, from complex STFTs) for the
+seed's main records, whose batch-2 step under the cap is the OOM the book reproduces. The model
+is built, the optimizer state made by a zero step (steady state), and the peak includes the
+model, the optimizer state and the inputs, as predict_peak's does.
 
 Files under `out` (each written by mbsnet.results.save_result, with provenance, as soon as its part
 ends, so a run stopped early keeps what it measured):
-    gpu_memory_<seed>_b1.json, gpu_memory_<seed>_b2.json   {"predicted", "measured", "oom"}: the
-        format of `python -m mbsnet memory --measure`, read by mbsnet.results.stored_gpu_results
-    gpu_ladder.json        {"batch_size", "seconds", "rows": [{preset, predicted/measured ...}]}
+    gpu_memory_<seed>_b1.json, gpu_memory_<seed>_b2.json   {"predicted", "measured", "oom"} of
+        the original's step (the format of `python -m mbsnet memory --measure`, read by
+        mbsnet.results.stored_gpu_results), "step": "original", and "trainer": the same three of
+        the trainer's step with its "settings"
+    gpu_ladder.json        {"batch_size", "seconds", "step", "rows": [{preset, predicted/measured ...}]}
     gpu_scan_bench.json    bench_scan's result and ratio table, on the device
     gpu_report.json        the summary: device, budget, each part's status, seconds and file
 
@@ -42,10 +49,11 @@ from mbsnet import presets as preset_registry
 from mbsnet.experiments.scan_bench import BENCH_METHODS, bench_shape, ratio_table
 from mbsnet.memory.devices import open_device
 from mbsnet.memory.predict import predict_peak
-from mbsnet.memory.step import make_optimizer, random_inputs, spectral_loss, warm_up_optimizer
+from mbsnet.memory.step import step_inputs, warm_up_optimizer
 from mbsnet.model import build_model
 from mbsnet.results import save_result
 from mbsnet.scan.shapes import seed_shapes, sweep_shapes
+from mbsnet.step import StepSettings, make_optimizer, make_scaler, train_step
 from mbsnet.units import GiB
 
 BUDGET_S = 7.0 * 60        # the parts' budget: leaves a minute of the 8 for start-up and writing
@@ -73,13 +81,24 @@ class Deadline:
         return f"time guard: {what} skipped, {self.used():.0f} s used of the {self.budget_s:.0f} s budget"
 
 
-def _predict(cfg, batch, seconds) -> dict:
-    return predict_peak(cfg, batch, seconds).to_dict()
+ORIGINAL = StepSettings.original()
+
+
+def trainer_settings() -> StepSettings:
+    """What `python -m mbsnet train` runs by default (mbsnet.train.TrainSettings)."""
+    from mbsnet.train import TrainSettings
+
+    return TrainSettings().step_settings()
+
+
+def _predict(cfg, batch, seconds, settings=ORIGINAL) -> dict:
+    return predict_peak(cfg, batch, seconds, step=settings).to_dict()
 
 
 class Predictions:
-    """predict_peak of (cfg, batch) jobs, in `workers` spawned processes (0: in this process, on
-    demand). get() waits at most `timeout` seconds and returns None when it runs out."""
+    """predict_peak of (cfg, batch[, StepSettings]) jobs (default the original's step), in
+    `workers` spawned processes (0: in this process, on demand). get() waits at most `timeout`
+    seconds and returns None when it runs out."""
 
     def __init__(self, jobs: dict, seconds: float, workers: int = 0):
         self.jobs, self.seconds, self.done, self.futures = jobs, seconds, {}, {}
@@ -87,8 +106,8 @@ class Predictions:
         if workers > 0 and jobs:
             self.pool = ProcessPoolExecutor(min(workers, len(jobs)),
                                             mp_context=multiprocessing.get_context("spawn"))
-            self.futures = {k: self.pool.submit(_predict, cfg, batch, seconds)
-                            for k, (cfg, batch) in jobs.items()}
+            self.futures = {k: self.pool.submit(_predict, *job[:2], seconds, *job[2:])
+                            for k, job in jobs.items()}
 
     def get(self, key, timeout: float | None = None) -> dict | None:
         if key not in self.done:
@@ -99,7 +118,8 @@ class Predictions:
                 except FutureTimeout:
                     return None
             else:
-                self.done[key] = _predict(*self.jobs[key], self.seconds)
+                job = self.jobs[key]
+                self.done[key] = _predict(*job[:2], self.seconds, *job[2:])
         return self.done[key]
 
     def close(self) -> None:
@@ -107,34 +127,36 @@ class Predictions:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _build_and_step(cfg, batch, seconds, device):
-    """Build the model, make Adam's state, run one step -> (model, optimizer, noisy, clean)."""
+def _build_and_step(cfg, batch, seconds, device, settings: StepSettings):
+    """Build the model, make the optimizer's state, run one train_step -> a closure that runs
+    the next step (holding the model, optimizer, scaler and micro-batches)."""
     dev = device.torch_device
     torch.manual_seed(0)
     model = build_model(cfg).to(dev)
-    opt = make_optimizer(model, "adam")
+    opt = make_optimizer(model, settings)
     warm_up_optimizer(model, opt)
-    noisy, clean = random_inputs(cfg, batch, cfg.frames(seconds), dev)
-    _step(model, opt, noisy, clean)
+    scaler = make_scaler(dev.type, settings.precision_for(cfg))
+    micro, _inputs = step_inputs(cfg, batch, seconds, settings, device=dev)
+
+    def step():
+        train_step(model, opt, micro, settings, scaler=scaler)
+
+    step()
     device.synchronize()
-    return model, opt, noisy, clean
+    return step
 
 
-def _step(model, opt, noisy, clean) -> None:
-    opt.zero_grad(set_to_none=True)
-    spectral_loss(model(noisy), clean).backward()
-    opt.step()
-
-
-def measured_step(cfg, batch: int, seconds: float, device, repeats: int = 0) -> dict:
-    """The peak of one training step on `device` (model, optimizer state and inputs included),
-    then `repeats` more steps timed between synchronizations. A torch.OutOfMemoryError is
-    recorded ({"out_of_memory": True, "message"}), not raised."""
-    out = {"device": device.name, "preset": cfg.name, "batch_size": batch, "seconds": seconds}
+def measured_step(cfg, batch: int, seconds: float, device, repeats: int = 0,
+                  settings: StepSettings = ORIGINAL) -> dict:
+    """The peak of one train_step with `settings` on `device` (model, optimizer state and inputs
+    included), then `repeats` more steps timed between synchronizations. A
+    torch.OutOfMemoryError is recorded ({"out_of_memory": True, "message"}), not raised."""
+    out = {"device": device.name, "preset": cfg.name, "batch_size": batch, "seconds": seconds,
+           "step": settings.name}
     start, oom = time.perf_counter(), None
     try:
         with device.peak_scope() as reading:
-            model, opt, noisy, clean = _build_and_step(cfg, batch, seconds, device)
+            step = _build_and_step(cfg, batch, seconds, device, settings)
     except torch.OutOfMemoryError as exc:
         oom = str(exc).splitlines()[0]
     if oom is not None:               # out of the except block: its traceback (and tensors) are gone
@@ -149,23 +171,24 @@ def measured_step(cfg, batch: int, seconds: float, device, repeats: int = 0) -> 
     for _ in range(repeats):
         device.synchronize()
         t0 = time.perf_counter()
-        _step(model, opt, noisy, clean)
+        step()
         device.synchronize()
         times.append(time.perf_counter() - t0)
     if times:
         out.update(step_seconds=times, step_s_median=statistics.median(times))
-    del model, opt, noisy, clean
+    del step
     device.release()
     return out
 
 
-def capped_step(cfg, batch: int, seconds: float, device, cap_bytes: int) -> dict:
+def capped_step(cfg, batch: int, seconds: float, device, cap_bytes: int,
+                settings: StepSettings = ORIGINAL) -> dict:
     """One step with the device capped at `cap_bytes`: {"status": "fits" | "oom", "message", ...}
     (the real OutOfMemoryError's first line on an OOM)."""
     result = {"cap_gib": round(cap_bytes / GiB, 4), "device": device.name, "batch_size": batch,
-              "preset": cfg.name}
+              "preset": cfg.name, "step": settings.name}
     with device.capped(cap_bytes):
-        m = measured_step(cfg, batch, seconds, device)
+        m = measured_step(cfg, batch, seconds, device, settings=settings)
     if m.get("out_of_memory"):
         result.update(status="oom", message=m["message"],
                       max_memory_allocated_gib=m["max_memory_allocated_gib"])
@@ -215,25 +238,26 @@ def gpu_report(out_dir, device=None, *, configs=None, seed_cfg=None, batch: int 
                seconds: float = SECONDS, cap_bytes: int = int(CAP_GIB * GiB), repeats: int = 3,
                budget_s: float = BUDGET_S, workers: int = 0, scan_shapes=None,
                scan_repeats: int = 3, command: str | None = None, clock=time.monotonic,
-               log=print) -> dict:
+               log=print, step: StepSettings | None = None) -> dict:
     """Run every part (see the module docstring) and write its files under `out_dir`.
 
     configs: {name: MBSNetConfig} for the ladder (default: every preset, in ladder order);
-    seed_cfg: the model of the seed parts (default presets.get("seed")). Returns the summary
-    that gpu_report.json holds."""
+    seed_cfg: the model of the seed parts (default presets.get("seed")); step: the trainer's
+    StepSettings (default trainer_settings()). Returns the summary that gpu_report.json holds."""
     device = open_device(device)
     out_dir = Path(out_dir)
     configs = configs if configs is not None else {n: preset_registry.get(n)
                                                    for n in preset_registry.names()}
     seed_cfg = seed_cfg or preset_registry.get("seed")
+    trainer = step or trainer_settings()
     deadline = Deadline(budget_s, clock)
-    jobs = {(seed_cfg.name, 1): (seed_cfg, 1)}
-    jobs.update({(name, batch): (cfg, batch) for name, cfg in configs.items()})
-    if seed_cfg.name not in configs:
-        jobs[(seed_cfg.name, batch)] = (seed_cfg, batch)
+    jobs = {(seed_cfg.name, b, kind): (seed_cfg, b, settings) for b in (1, batch)
+            for kind, settings in (("original", ORIGINAL), ("trainer", trainer))}
+    jobs.update({(name, batch, "trainer"): (cfg, batch, trainer) for name, cfg in configs.items()})
     predictions = Predictions(jobs, seconds, workers)
     summary = {"device": device.describe(), "batch_size": batch, "seconds": seconds,
-               "cap_gib": round(cap_bytes / GiB, 4), "budget_s": budget_s, "parts": {}}
+               "cap_gib": round(cap_bytes / GiB, 4), "budget_s": budget_s,
+               "step": trainer.to_dict(), "parts": {}}
 
     def save(name, payload):
         save_result(out_dir / name, payload, command)
@@ -246,6 +270,15 @@ def gpu_report(out_dir, device=None, *, configs=None, seed_cfg=None, batch: int 
         log(f"{name}: {status} ({summary['parts'][name]['seconds']:.1f} s)"
             + (f": {extra['reason']}" if "reason" in extra else ""))
 
+    def seed_record(b, kind, settings):
+        m = measured_step(seed_cfg, b, seconds, device, repeats, settings)
+        oom = capped_step(seed_cfg, b, seconds, device, cap_bytes, settings)
+        predicted = predictions.get((seed_cfg.name, b, kind), timeout=max(deadline.left(), 0))
+        record = {"measured": m, "oom": oom, "predicted": predicted or {}}
+        if predicted is None:
+            record["prediction_skipped"] = "time guard: the prediction had not finished"
+        return record
+
     measured = {}
     try:
         for b in (1, batch):
@@ -254,15 +287,15 @@ def gpu_report(out_dir, device=None, *, configs=None, seed_cfg=None, batch: int 
             if why:
                 part(name, "skipped", started, reason=why)
                 continue
-            measured[(seed_cfg.name, b)] = m = measured_step(seed_cfg, b, seconds, device, repeats)
-            oom = capped_step(seed_cfg, b, seconds, device, cap_bytes)
-            predicted = predictions.get((seed_cfg.name, b), timeout=max(deadline.left(), 0))
-            payload = {"measured": m, "oom": oom, "predicted": predicted}
-            if predicted is None:
-                payload["predicted"] = {}
-                payload["prediction_skipped"] = "time guard: the prediction had not finished"
+            payload = {**seed_record(b, "original", ORIGINAL), "step": "original"}
+            why = deadline.reason(f"{name}: the trainer's step")
+            payload["trainer"] = ({"skipped": why} if why else
+                                  {**seed_record(b, "trainer", trainer), "settings": trainer.to_dict()})
+            if "measured" in payload["trainer"]:
+                measured[(seed_cfg.name, b)] = payload["trainer"]["measured"]
             filename = f"gpu_memory_{seed_cfg.name}_b{b}.json"
-            part(name, "done", started, file=filename, oom=oom["status"])
+            part(name, "done", started, file=filename, oom=payload["oom"]["status"],
+                 trainer_oom=payload["trainer"].get("oom", {}).get("status", "skipped"))
             save(filename, payload)
 
         started, rows, skipped = deadline.used(), [], []
@@ -271,13 +304,14 @@ def gpu_report(out_dir, device=None, *, configs=None, seed_cfg=None, batch: int 
             if why:
                 skipped.append({"preset": name, "reason": why})
                 continue
-            m = measured.get((name, batch)) or measured_step(cfg, batch, seconds, device, repeats)
-            predicted = predictions.get((name, batch), timeout=max(deadline.left(), 0))
+            m = measured.get((name, batch)) or measured_step(cfg, batch, seconds, device, repeats,
+                                                             trainer)
+            predicted = predictions.get((name, batch, "trainer"), timeout=max(deadline.left(), 0))
             rows.append(_ladder_row(name, m, predicted))
             log(f"  {name}: measured {m.get('peak_gib', 'OOM')} GiB, predicted "
                 f"{predicted['peak_gib'] if predicted else 'not finished'} GiB")
-        ladder = {"device": device.name, "batch_size": batch, "seconds": seconds, "rows": rows,
-                  "skipped": skipped}
+        ladder = {"device": device.name, "batch_size": batch, "seconds": seconds,
+                  "step": trainer.to_dict(), "rows": rows, "skipped": skipped}
         part("ladder", "done" if not skipped else "partial", started, presets=len(rows),
              skipped=len(skipped), file="gpu_ladder.json")
         save("gpu_ladder.json", ladder)

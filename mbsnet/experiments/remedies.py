@@ -2,14 +2,21 @@
 
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies peaks /tmp/remedies_peaks.json
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies checks /tmp/remedies_checks.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedies memtracker /tmp/remedies_mt.json final_lean 0.25
+    (with a 5th argument `memtracker`, the part replaces the checks' MemTracker check at merge)
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies merge /tmp/remedies_peaks.json \
-        /tmp/remedies_checks.json results/remedies.json
+        /tmp/remedies_checks.json results/remedies.json [/tmp/remedies_mt.json,...]
+
+merge: peaks files are comma-separated, a later file's rows replace an earlier one's; the extra
+files (comma-separated) add their keys (memtracker_<s>s: the MemTracker check at another shape).
 
 For each remedy preset (mbsnet.presets.remedy_names()) and its parent: parameters, the predicted
 peak of the trainer's step (mbsnet.step.StepSettings(): AdamW, enhancement_loss, clipping) at
 batch 2 and 6 on 2 s segments, with the categories at the peak, and the largest batch on a 12 GiB
 card from the line through those two points (an estimate: the peak is nearly affine in batch).
-Then: final_lean at batch 6 with smaller cross-band/temporal scan chunks; the CPU step time of
+Then: what is live at the peak of final_checkpointed_bf16 and final_lean at batch 6 (the largest
+tensors, and the temporaries grouped by the op, shape and dtype that made them); both at batch 6
+with other scan chunk sizes; the CPU step time of
 seed_checkpointed vs seed (interleaved, one thread, median of `repeats`); torch's MemTracker
 against predict_peak (unrounded, the original's fp32 step) on the checkpointed presets at a small
 shape. The two parts can run side by side; each saves after every piece. Tens of minutes on a
@@ -63,6 +70,18 @@ def peak_rows(names, step: StepSettings = StepSettings(), log=print) -> dict:
     return rows
 
 
+def peak_anatomy(name, batch=6, top=8, log=print) -> dict:
+    """What is live at the peak of `name`'s trainer step: the categories, the live tensors grouped
+    by (category, op, shape, dtype) with count and bytes (largest groups first), the largest ones."""
+    r = predict_peak(presets.get(name), batch, SECONDS, step=StepSettings(), details=True)
+    kinds = [{**k, "gib": round(k.pop("bytes") / GiB, 3)} for k in r.live_by_kind[:top]]
+    log(f"{name} b{batch}: {r.peak_gib:.3f} GiB; " + "; ".join(
+        f"{k['count']}x {k['op']} {tuple(k['shape'])} {k['dtype']} {k['gib']} GiB" for k in kinds[:3]))
+    return {"batch": batch, "peak_gib": round(r.peak_gib, 3), "peak_phase": r.peak_phase,
+            "categories_gib": {k: round(v / GiB, 3) for k, v in r.categories.items()},
+            "live_by_kind": kinds, "largest_tensors": r.largest[:top]}
+
+
 def chunk_sweep(name="final_lean", batch=6, chunks=(64, 32, 16), log=print) -> dict:
     out = {}
     for chunk in chunks:
@@ -108,16 +127,20 @@ def memtracker_check(names=("seed_checkpointed", "final_checkpointed", "final"),
     for name in names:
         cfg = presets.get(name)
         theirs = torch_memtracker_peak(cfg, batch, seconds)
-        ours = predict_peak(cfg, batch, seconds, round_to=1).peak_bytes
+        # MemTracker runs the fp32 step (fake CPU tensors have no CUDA autocast): so does ours here
+        ours = predict_peak(cfg, batch, seconds, round_to=1,
+                            step=StepSettings.original(precision="fp32")).peak_bytes
         out[name] = {"memtracker_bytes": theirs, "predict_peak_unrounded_bytes": ours,
                      "relative_difference": abs(ours - theirs) / theirs}
         log(f"memtracker {name}: {theirs} vs {ours} ({out[name]['relative_difference']:.3%})")
-    return {"batch": batch, "seconds": seconds, "step": "original (MemTracker runs the fp32 step)",
-            "rows": out}
+    return {"batch": batch, "seconds": seconds,
+            "step": "original, fp32 (MemTracker runs the fp32 step: a bf16 preset is compared in fp32, "
+                    "with its checkpointing and scan chunks)", "rows": out}
 
 
-PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_checkpointed", "final_bf16", "final",
-              "authors_attempt", "chunked_scan", "seed")
+PEAK_ORDER = ("seed_checkpointed", "final_lean", "final_scan_chunk4", "final_checkpointed_bf16",
+              "final_checkpointed", "final_bf16", "final", "authors_attempt", "chunked_scan", "seed")
+SWEEPS = {"final_checkpointed_bf16": (64, 16, 8, 4, 2), "final_lean": (64, 8, 4, 3, 2)}
 
 
 def _log(msg):
@@ -134,14 +157,21 @@ def run_peaks(out_path, names=PEAK_ORDER) -> dict:
 
 
 def run_checks(out_path) -> dict:
-    """MemTracker agreement, CPU step time of checkpointing, final_lean's scan chunk sizes."""
-    result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed"), seconds=0.02,
-                                             log=_log)}
+    """MemTracker agreement; what is live at final_checkpointed_bf16's and final_lean's peaks; their
+    scan chunk sizes (SWEEPS); CPU step times of checkpointing (seed) and of final_lean's changes."""
+    result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed", "final_lean"),
+                                             seconds=0.02, log=_log)}
+    save_result(out_path, result)
+    result["peak_anatomy_b6"] = {name: peak_anatomy(name, log=_log) for name in SWEEPS}
+    save_result(out_path, result)
+    for name, chunks in SWEEPS.items():
+        result[f"{name}_chunk_sweep_b6"] = chunk_sweep(name, chunks=chunks, log=_log)
+        save_result(out_path, result)
+    result["final_lean_cpu_step_time"] = cpu_step_times(("final_checkpointed_bf16", "final_lean"))
+    _log(str(result["final_lean_cpu_step_time"]["median_s"]))
     save_result(out_path, result)
     result["cpu_step_time"] = cpu_step_times()
     _log(str(result["cpu_step_time"]["median_s"]))
-    save_result(out_path, result)
-    result["final_lean_chunk_sweep_b6"] = chunk_sweep(log=_log)
     save_result(out_path, result)
     return result
 
@@ -172,9 +202,6 @@ def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
     if "final_lean" in rows:
         goals["final_lean_b6_le_1gib"] = rows["final_lean"]["peak_b6_bytes"] <= 1 * GiB
         goals["final_lean_b6_le_0.5gib"] = rows["final_lean"]["peak_b6_bytes"] <= 0.5 * GiB
-    if "memtracker" in checks:
-        goals["memtracker_within_2pct"] = all(r["relative_difference"] <= 0.02
-                                              for r in checks["memtracker"]["rows"].values())
     if "cpu_step_time" in checks:
         goals["seed_checkpointed_cpu_time_le_1.35x"] = \
             checks["cpu_step_time"]["ratio_to_first"]["seed_checkpointed"] <= 1.35
@@ -187,6 +214,10 @@ def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
                     result[key] = {**result[key], **value}
                 else:
                     result[key] = value
+    checks_mt = [v for k, v in result.items() if k.startswith("memtracker") and isinstance(v, dict)]
+    if checks_mt:
+        goals["memtracker_within_2pct"] = all(r["relative_difference"] <= 0.02
+                                              for check in checks_mt for r in check["rows"].values())
     result["goals"] = goals
     result["missing_presets"] = [n for n in PEAK_ORDER if n not in rows]
     save_result(out_path, result)
@@ -199,6 +230,10 @@ if __name__ == "__main__":
         run_peaks(sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else PEAK_ORDER)
     elif part == "checks":
         run_checks(sys.argv[2])
+    elif part == "memtracker":      # memtracker OUT NAMES SECONDS [KEY]: the check at another shape
+        key = sys.argv[5] if len(sys.argv) > 5 else f"memtracker_{sys.argv[4]}s"
+        save_result(sys.argv[2], {key: memtracker_check(sys.argv[3].split(","), seconds=float(sys.argv[4]),
+                                                        log=_log)})
     elif part == "chunks":
         save_result(sys.argv[2], {"final_lean_chunk_sweep_b6": chunk_sweep(chunks=tuple(int(c) for c in (sys.argv[3] if len(sys.argv) > 3 else "64,16,8").split(",")), log=_log)})
     else:

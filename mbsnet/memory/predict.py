@@ -24,7 +24,8 @@ import torch
 
 from mbsnet.config import MBSNetConfig
 from mbsnet import step as step_module
-from mbsnet.memory.step import check_step_args, make_optimizer, random_inputs, tracked_step, warm_up_optimizer
+from mbsnet.memory.step import (check_step_args, make_optimizer, random_inputs, step_inputs, tracked_step,
+                                warm_up_optimizer)
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker
 from mbsnet.model import build_model
 from mbsnet.step import StepSettings
@@ -82,6 +83,8 @@ class MemoryReport:
     checkpointing: str = "none"
     micro_batch: int = 0
     accumulate: int = 1
+    largest: list = field(default_factory=list)        # details=True: the largest live tensors,
+    live_by_kind: list = field(default_factory=list)   # and all of them grouped by what made them
 
     @property
     def peak_gib(self) -> float:
@@ -108,6 +111,9 @@ class MemoryReport:
              "elapsed_s": round(self.elapsed_s, 2), "left_out": LEFT_OUT}
         if self.reserved_bytes is not None:
             d["reserved_bytes"] = self.reserved_bytes
+        if self.largest:
+            d["largest_tensors"] = self.largest
+            d["live_by_kind"] = self.live_by_kind
         if timeline:
             d["timeline"] = self.timeline
             d["phase_starts"] = self.phase_starts
@@ -130,7 +136,27 @@ def report_from(tracker: LiveMemoryTracker, cfg, batch_size, seconds, frames, op
                         dict(tracker.phase_starts), tracker.op_count, elapsed, device,
                         step=settings.name, precision=settings.precision_for(cfg),
                         checkpointing=cfg.activation_checkpointing,
-                        micro_batch=settings.micro_batch(batch_size), accumulate=settings.accumulate)
+                        micro_batch=settings.micro_batch(batch_size), accumulate=settings.accumulate,
+                        **(_details(tracker, live) if tracker.details else {}))
+
+
+def _details(tracker, live, top: int = 12) -> dict:
+    """largest: the `top` largest live tensors at the peak (bytes, shape, dtype, the op that made
+    them, category, phase, module: in backward, a checkpoint's early-stopped recomputation can
+    leave the label of the last module it re-entered). live_by_kind: every live tensor grouped by
+    (category, op, shape, dtype), with count and bytes, largest groups first."""
+    rows = [{"bytes": a.nbytes, "shape": list(a.shape), "dtype": a.dtype.removeprefix("torch."),
+             "op": a.op.removeprefix("aten.") or "-", "category": tracker.category_of(a),
+             "phase": a.phase, "module": a.module or "(model)"}
+            for a in sorted(live, key=lambda a: -a.nbytes)]
+    groups: dict = {}
+    for r in rows:
+        key = (r["category"], r["op"], tuple(r["shape"]), r["dtype"])
+        count, nbytes = groups.get(key, (0, 0))
+        groups[key] = (count + 1, nbytes + r["bytes"])
+    kinds = [{"category": k[0], "op": k[1], "shape": list(k[2]), "dtype": k[3], "count": c,
+              "bytes": b} for k, (c, b) in sorted(groups.items(), key=lambda kv: -kv[1][1])]
+    return {"largest": rows[:top], "live_by_kind": kinds}
 
 
 def _compress(timeline, max_points: int = 4000):
@@ -143,7 +169,7 @@ def _compress(timeline, max_points: int = 4000):
 
 def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
                  optimizer: str = "adam", round_to: int = CUDA_BLOCK, loss_fn=None,
-                 step: StepSettings | None = None) -> MemoryReport:
+                 step: StepSettings | None = None, details: bool = False) -> MemoryReport:
     """Predict the CUDA peak (max_memory_allocated) of one training step, without allocating.
 
     The step is mbsnet.step.train_step with `step` (StepSettings; default the original's:
@@ -156,7 +182,8 @@ def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
     dtype policy (mbsnet.precision). Runs on meta tensors (shapes and dtypes only: about 5x faster
     than FakeTensorMode here, and the same bytes); every allocation is rounded up to `round_to`
     bytes as on CUDA. LEFT_OUT lists what is not modelled (allocator fragmentation, cuBLAS /
-    cuDNN workspaces, the CUDA context).
+    cuDNN workspaces, the CUDA context). details: also list the largest tensors live at the peak
+    (MemoryReport.largest: shape, dtype, the op that made each).
     """
     check_step_args(cfg, batch_size, seconds)
     settings = step or StepSettings.original(optimizer)
@@ -167,18 +194,9 @@ def predict_peak(cfg: MBSNetConfig, batch_size: int, seconds: float = 2.0,
         model = build_model(cfg)
     opt = (make_optimizer(model, optimizer) if step is None
            else step_module.make_optimizer(model, settings))
-    tracker = LiveMemoryTracker(round_to, device="meta")
+    tracker = LiveMemoryTracker(round_to, device="meta", details=details)
     scaler = step_module.make_scaler("meta", settings.precision_for(cfg))
-    if step is None or settings.name == "original":
-        noisy, clean = random_inputs(cfg, batch_size, frames, device="meta")
-        micro = [step_module.MicroBatch(n, c) for n, c in
-                 zip(noisy.split(settings.micro_batch(batch_size)), clean.split(settings.micro_batch(batch_size)))]
-        inputs = (noisy, clean)
-    else:
-        samples = int(round(seconds * cfg.sample_rate))
-        clean_wav, noisy_wav = (torch.randn(batch_size, samples, device="meta") for _ in range(2))
-        micro = step_module.split_batch(clean_wav, noisy_wav, cfg, settings)
-        inputs = (clean_wav, noisy_wav, micro[0].noisy, micro[0].clean)
+    micro, inputs = step_inputs(cfg, batch_size, seconds, settings, device="meta")
     tracked_step(model, opt, None, None, tracker, loss_fn, settings, micro, scaler, inputs)
     return report_from(tracker, cfg, batch_size, seconds, frames, settings.optimizer,
                        "meta-tensor prediction", time.perf_counter() - start, settings=settings)

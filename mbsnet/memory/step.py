@@ -16,7 +16,7 @@ from mbsnet.memory.tracker import LiveMemoryTracker, ModuleLabels
 from mbsnet.step import OPTIMIZERS, MicroBatch, StepSettings
 
 __all__ = ["TrackerTrace", "check_step_args", "make_optimizer", "random_inputs", "spectral_loss",
-           "tracked_step", "warm_up_optimizer"]       # spectral_loss: the original's, re-exported
+           "step_inputs", "tracked_step", "warm_up_optimizer"]       # spectral_loss: the original's, re-exported
 
 
 def make_optimizer(model: nn.Module, optimizer: str = "adam", lr: float = 1e-3):
@@ -34,6 +34,21 @@ def random_inputs(cfg: MBSNetConfig, batch_size: int, frames: int, device=None):
     shape = (batch_size, cfg.n_bins, frames)
     return (torch.randn(shape, dtype=torch.complex64, device=device),
             torch.randn(shape, dtype=torch.complex64, device=device))
+
+
+def step_inputs(cfg: MBSNetConfig, batch_size: int, seconds: float, settings: StepSettings, device=None):
+    """(micro_batches, inputs) of one step as its kind runs it: the original's starts from complex
+    STFTs (b, f, t) (random_inputs); any other step, as the trainer does, from (b, s) waveforms
+    split into `settings.accumulate` micro-batches of their STFTs (mbsnet.step.split_batch).
+    inputs: the tensors that hold the micro-batches' storage (what the step's peak counts as inputs)."""
+    micro = settings.micro_batch(batch_size)
+    if settings.name == "original":
+        noisy, clean = random_inputs(cfg, batch_size, cfg.frames(seconds), device=device)
+        return [MicroBatch(n, c) for n, c in zip(noisy.split(micro), clean.split(micro))], (noisy, clean)
+    samples = int(round(seconds * cfg.sample_rate))
+    clean_wav, noisy_wav = (torch.randn(batch_size, samples, device=device) for _ in range(2))
+    batches = step.split_batch(clean_wav, noisy_wav, cfg, settings)
+    return batches, (clean_wav, noisy_wav, batches[0].noisy, batches[0].clean)
 
 
 def check_step_args(cfg, batch_size, seconds):
