@@ -40,8 +40,9 @@ display(Markdown(
     f"{usable_gib:.1f} GiB usable, holds it, up to about batch {ck['max_batch_12gib_affine_estimate']}), "
     f"with the same gradients, for **{ratio['seed_checkpointed']:.2f}× the seed's CPU step time**. "
     f"bf16 autocast takes `final` at batch 2 from {rows['final']['peak_b2_gib']:.2f} to "
-    f"{rows['final_bf16']['peak_b2_gib']:.2f} GiB, and with checkpointing too (`final_lean`) "
-    f"{rows['final_lean']['peak_b2_gib']:.2f} GiB ({rows['final_lean']['peak_b6_gib']:.2f} GiB at batch 6). "
+    f"{rows['final_bf16']['peak_b2_gib']:.2f} GiB; with checkpointing too, each MambaBlock checkpointed and "
+    f"the scan in chunks of 4 (`final_lean`), **{rows['final_lean']['peak_b6_gib']:.2f} GiB at batch 6** "
+    f"(from {rows['final']['peak_b6_gib']:.2f}; {rows['final_lean']['peak_b2_gib']:.2f} GiB at batch 2). "
     f"Accumulation reaches `final`'s batch 6 as 3 micro-batches of 2 at {acc['batch2_x3']['peak_gib']:.2f} GiB "
     f"instead of {acc['batch6']['peak_gib']:.2f}. The source's chunked scan, at the step level, saves nothing "
     f"({rows['chunked_scan']['peak_b2_gib']:.1f} GiB at batch 2, like the seed), and the authors' first attempt "
@@ -49,6 +50,7 @@ display(Markdown(
 assert ck["peak_b2_bytes"] <= 12 * 2**30 < seed["peak_b2_bytes"]                  # the OOM, fixed
 assert ratio["seed_checkpointed"] <= 1.35                                          # the issue's goal
 assert rows["final_bf16"]["peak_b2_bytes"] < rows["final"]["peak_b2_bytes"]
+assert rows["final_lean"]["peak_b6_bytes"] <= 2**30                               # the issue's goal
 assert acc["batch2_x3"]["peak_bytes"] < acc["batch6"]["peak_bytes"]
 assert rows["chunked_scan"]["peak_b2_bytes"] >= 0.99 * seed["peak_b2_bytes"]
 assert rows["authors_attempt"]["peak_b2_bytes"] > usable_gib * 2**30
@@ -146,15 +148,17 @@ display(Markdown("\n".join(lines)))
 
 # %%
 assert set(med) == {"seed", "seed_checkpointed", "chunked_scan", "recompute_scan", "final",
-                    "final_checkpointed", "final_bf16", "final_lean"}
+                    "final_checkpointed", "final_bf16", "final_checkpointed_bf16", "final_scan_chunk4",
+                    "final_lean"}
 assert ratio["seed_checkpointed"] > 1 and ratio["final_checkpointed"] > 1      # recomputation is not free
 assert ratio["recompute_scan"] < 1 and ratio["final"] < 1                       # the ladder's scan is faster
 display(Markdown(
     f"Checkpointing costs the seed **{ratio['seed_checkpointed'] - 1:.0%}** more step time and `final` "
     f"**{ratio['final_checkpointed'] - 1:.0%}**: one extra forward pass of the mixers. The bf16 rungs run in "
     f"fp32 on a CPU (autocast is applied on CUDA only), so their CPU time is their parent's "
-    f"({ratio['final_bf16']:.2f}×, {ratio['final_lean']:.2f}×: noise); on a GPU with bf16 tensor cores they are "
-    "usually faster, not slower."))
+    f"({ratio['final_bf16']:.2f}× and {ratio['final_checkpointed_bf16']:.2f}×: noise); on a GPU with bf16 tensor "
+    f"cores they are usually faster, not slower. Chunks of 4 cost {ratio['final_scan_chunk4']:.2f}× (more, "
+    f"shorter chunk loops), and checkpointing whole MambaBlocks instead of mixers {ratio['final_lean']:.2f}×."))
 
 # %% [markdown]
 # ## Memory against time, every rung
@@ -227,9 +231,8 @@ assert sum(saved["bf16"].values()) < 0.6 * sum(saved["fp32"].values())
 # the full step's peak:
 
 # %%
-lines = ["| GiB at the peak, batch 2 | final | final_bf16 | final_checkpointed | final_lean |",
-         "|---|---:|---:|---:|---:|"]
-fam = ["final", "final_bf16", "final_checkpointed", "final_lean"]
+fam = ["final", "final_bf16", "final_checkpointed", "final_checkpointed_bf16", "final_scan_chunk4", "final_lean"]
+lines = ["| GiB at the peak, batch 2 | " + " | ".join(fam) + " |", "|---" + "|---:" * len(fam) + "|"]
 for c in cats:
     lines.append(f"| {c.replace('_', ' ')} | " + " | ".join(f"{rows[n]['categories_b2_gib'][c]:.3f}" for n in fam) + " |")
 for b in (2, 6):
@@ -245,6 +248,36 @@ assert bf["saved_activations"] < 0.6 * f["saved_activations"] and bf["parameters
 # same bytes as bf16 but has a narrow exponent: small gradients underflow to zero unless the loss is scaled.
 # `mbsnet.step.make_scaler("cuda", "fp16")` gives the trainer a `torch.amp.GradScaler` (scale the loss,
 # unscale before clipping, skip steps with inf gradients); bf16 needs none.
+#
+# ## Down to 1 GiB: what is left at the peak
+#
+# With checkpointing and bf16 (`final_checkpointed_bf16`), batch 6 still needs 2.2 GiB, almost all of it
+# temporaries in backward. The predictor's list of what is live at that moment (`predict_peak(details=True)`,
+# stored by `python -m mbsnet.experiments.remedies peaks`) names them:
+
+# %%
+anat = rem["peak_anatomy_b6"]
+for name in ("final_checkpointed_bf16", "final_lean"):
+    a = anat[name]
+    lines = [f"| {name}, batch 6: live at the peak ({a['peak_phase']}) | op | dtype | count | GiB |",
+             "|---|---|---|---:|---:|"]
+    for k in a["live_by_kind"][:4]:
+        lines.append(f"| {k['category']} {tuple(k['shape'])} | {k['op']} | {k['dtype']} | {k['count']} "
+                     f"| {k['gib']:.3f} |")
+    lines.append(f"| **peak** | | | | **{a['peak_gib']:.3f}** |")
+    display(Markdown("\n".join(lines)))
+big = anat["final_checkpointed_bf16"]["live_by_kind"][0]
+assert big["shape"][-1] == presets.get("final").d_state and big["gib"] > 0.5 * anat["final_checkpointed_bf16"]["peak_gib"]
+sweep = rem["final_checkpointed_bf16_chunk_sweep_b6"]
+print("final_checkpointed_bf16 at batch 6, by scan chunk: "
+      + ", ".join(f"{c}: {v['peak_gib']:.2f} GiB" for c, v in sweep.items()))
+
+# %% [markdown]
+# Four fp32 buffers of shape (chunk, b·t, d_inner, d_state) dominate: the recomputing scan's backward
+# scratch for the cross-band scan, whose sequences are only 31 bands long, so a chunk of 64 is a chunk of 31,
+# the whole sequence. Chunks of 4 (`scan_chunk_size=4`, `final_scan_chunk4`) cut that scratch eightfold; then
+# checkpointing each MambaBlock instead of each mixer (`activation_checkpointing="blocks"`, `final_lean`)
+# recomputes one direction of the bidirectional mixer at a time. Both are config fields the trainer runs.
 #
 # What the prediction leaves out (`mbsnet.memory.LEFT_OUT`, shown in every `memory --json` report):
 

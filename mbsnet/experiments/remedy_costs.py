@@ -30,7 +30,8 @@ from mbsnet.results import save_result
 from mbsnet.units import GiB
 
 RUNGS = ("seed", "seed_checkpointed", "chunked_scan", "recompute_scan", "final",
-         "final_checkpointed", "final_bf16", "final_lean")
+         "final_checkpointed", "final_bf16", "final_checkpointed_bf16", "final_scan_chunk4",
+         "final_lean")
 # results/remedies.json holds the seed's and chunked_scan's batch-2 peaks of the same step.
 CLAIM2 = {"seed": (1,), "chunked_scan": (1,), "recompute_scan": (1, 2)}
 

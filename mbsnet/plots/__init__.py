@@ -22,6 +22,7 @@ PRESET_COLORS = {
     # The remedies (presets.remedy_names()): the seed's in reds, final's in greens, each its own.
     "seed_checkpointed": "#f1948a", "chunked_scan": "#641e16", "authors_attempt": "#e91e63",
     "final_checkpointed": "#82e0aa", "final_bf16": "#0e6655", "final_lean": "#48c9b0",
+    "final_checkpointed_bf16": "#a3e4d7", "final_scan_chunk4": "#117a65",
 }
 # A marker per family, so that presets stay apart where colours are close or points overlap.
 PRESET_MARKERS = {"seed": "o", "recompute_scan": "o", "crossband_uni": "o", "expand1": "o",
@@ -29,9 +30,10 @@ PRESET_MARKERS = {"seed": "o", "recompute_scan": "o", "crossband_uni": "o", "exp
                   "d_state8": "D", "layers3": "D", "slim_decoder": "D",
                   "crossband_bi_expand1": "^", "crossband_bi_shared_encoder": "^",
                   "crossband_bi_slim_decoder": "^", "crossband_bi_temporal_uni": "*", "final": "*",
-                  # a marker per remedy: checkpointing, chunked scan, bf16, both, the authors'
+                  # a marker per remedy: checkpointing, chunked scan, bf16, both, the authors', chunks of 4
                   "seed_checkpointed": "P", "final_checkpointed": "P", "chunked_scan": "v",
-                  "final_bf16": "X", "final_lean": "h", "authors_attempt": "d"}
+                  "final_bf16": "X", "final_lean": "h", "authors_attempt": "d",
+                  "final_checkpointed_bf16": "X", "final_scan_chunk4": "<"}
 # The reference systems that every quality figure shows beside the models.
 BASELINE_STYLES = {"noisy input": dict(color="0.45", ls="--", lw=1.0),
                    "Wiener filter": dict(color="#e67e22", ls=":", lw=1.4)}
