@@ -11,7 +11,8 @@ LiveMemoryTracker and saved-tensor hook as MBS-Net's predictor (mbsnet.memory.pr
 gradients (set to None), `loss(model, batch)` (under CUDA autocast's emulation for bf16 / fp16:
 mbsnet.precision; fp16 also scales the loss as a GradScaler does), backward, optimizer step (the
 optimizer's state exists already, as from the second step on). Every allocation is rounded up to
-512 B as on CUDA; scaled_dot_product_attention takes CUDA's fused kernel (mbsnet.memory.kernels).
+512 B as on CUDA; scaled_dot_product_attention takes CUDA's fused kernel (mbsnet.memory.kernels);
+repeated meta ops are answered from a cache of their outputs' metadata (mbsnet.memory.metacache).
 If a model cannot run on meta tensors (`.item()`, a data-dependent shape, a
 CPU-only op), the step is retried under FakeTensorMode; if that fails too, UntraceableModel names
 the op. `checkpoint` names modules whose forward is wrapped in a non-reentrant
@@ -203,7 +204,7 @@ def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoin
 def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "fp32", *,
                           checkpoint=(), accumulate: int = 1, batch_size: int | None = None,
                           round_to: int = CUDA_BLOCK, top: int = 10,
-                          method: str = "auto") -> TrainingPeakReport:
+                          method: str = "auto", meta_cache: bool = True) -> TrainingPeakReport:
     """Predict the CUDA peak (max_memory_allocated) of one training step of any model (module docstring).
 
     build() -> nn.Module; batch() -> the batch (tensors, or a tuple / list / dict of them), or
@@ -212,6 +213,7 @@ def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "
     "bf16" or "fp16" (CUDA autocast, emulated). checkpoint: module names to recompute in backward;
     accumulate: micro-batches per step (each a fresh batch()). method: "auto" (meta, then
     FakeTensorMode), "meta" or "fake". top: how many of the largest live tensors to keep.
+    meta_cache: answer repeated meta ops from mbsnet.memory.metacache (same bytes, faster).
     """
     if precision not in DTYPES:
         raise InputError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
@@ -221,7 +223,8 @@ def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "
     failures = []
     for how in methods:
         start, cpu = time.perf_counter(), time.process_time()
-        tracker = LiveMemoryTracker(round_to, device=None if how == "fake" else "meta", details=True)
+        tracker = LiveMemoryTracker(round_to, device=None if how == "fake" else "meta", details=True,
+                                    cache=meta_cache)
         try:
             if how == "fake":
                 from torch._subclasses.fake_tensor import FakeTensorMode
