@@ -30,6 +30,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from mbsnet.errors import InputError
 from mbsnet.memory.kernels import CudaAttention
+from mbsnet.memory.metacache import CachedMeta
 from mbsnet.memory.step import warm_up_optimizer
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker, ModuleLabels
 from mbsnet.precision import DTYPES, autocast_context, checkpoint_contexts, tensors_in
@@ -155,7 +156,8 @@ def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoin
             raise InputError(f"build() must return a torch.nn.Module, got {type(model).__name__}")
         opt = (optimizer or default_optimizer)(model.parameters())
         micro = [_call_batch(batch, batch_size) for _ in range(accumulate)]
-    warm_up_optimizer(model, opt)
+    with contextlib.nullcontext() if tracker.cache is None else CachedMeta(tracker.cache):
+        warm_up_optimizer(model, opt)         # its ops' results cached for the step's optimizer
     names = {id(p): n.rpartition(".")[0] for n, p in model.named_parameters()}
     for p in model.parameters():
         tracker.track(p, "parameters", names[id(p)])

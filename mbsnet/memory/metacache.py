@@ -22,6 +22,7 @@ of each signature runs the op, so its errors (a shape mismatch) are raised as wi
 from __future__ import annotations
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 _META = torch.device("meta")
 _PLAIN = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format,
@@ -178,3 +179,15 @@ def _pick(spec, args, kwargs):
     if spec[0] == "P":
         return get(spec[1])
     return spec[1](get(p) for p in spec[2])
+
+
+class CachedMeta(TorchDispatchMode):
+    """with CachedMeta(cache): ... every op through `cache` (e.g. the optimizer's warm-up step, so
+    that the traced step's optimizer ops are hits)."""
+
+    def __init__(self, cache: MetaOpCache):
+        super().__init__()
+        self.cache = cache
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return self.cache.run(func, args, kwargs or {})
