@@ -17,7 +17,8 @@ of aten/src/ATen/autocast_mode.cpp):
     FP32      cast them to float32 (pointwise transcendentals, norms, softmax, reductions, losses)
     PROMOTE   cast them to the widest floating input dtype (addcmul, atan2, index_put, ...)
 (sum, prod, cumsum, cumprod: fp32 through their dtype= argument, no cast copy, as on CUDA.)
-cat and stack are not cast: their CUDA kernels take mixed dtypes. Anything else runs in its inputs' dtypes (ordinary type promotion). As on CUDA: only
+cat and stack are not cast: their CUDA kernels take mixed dtypes. F.multi_head_attention_forward
+(WHOLE), which torch hands to a mode whole, is run with the mode on inside. Anything else runs in its inputs' dtypes (ordinary type promotion). As on CUDA: only
 out-of-place calls are eligible, float64 and non-floating tensors are never cast, a call with an
 explicit dtype= is left alone, and the fp32 -> lower cast of a leaf that requires grad (a
 parameter) is cached until the region ends. `einsum` is in LOWER: it is composite on CUDA, and
@@ -43,7 +44,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 LOWER = frozenset("""__matmul__ __rmatmul__ addbmm addmm addmv addr baddbmm bmm chain_matmul multi_dot
     conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d conv_tbc convolution
     _convolution GRUCell gru_cell LSTMCell lstm_cell linear matmul mm mv prelu RNNCell rnn_tanh_cell
-    rnn_relu_cell einsum""".split())
+    rnn_relu_cell einsum scaled_dot_product_attention""".split())
 FP32 = frozenset("""__pow__ __rdiv__ __rpow__ __rtruediv__ acos asin binary_cross_entropy_with_logits
     cosh cosine_embedding_loss cdist cosine_similarity cross_entropy cumprod cumsum dist erfinv exp
     expm1 group_norm hinge_embedding_loss kl_div l1_loss layer_norm log log_softmax log10 log1p log2
@@ -52,6 +53,9 @@ FP32 = frozenset("""__pow__ __rdiv__ __rpow__ __rtruediv__ acos asin binary_cros
     softmin softplus sum renorm tan triplet_margin_loss""".split())
 PROMOTE = frozenset("""addcdiv addcmul atan2 bilinear cross dot grid_sample index_put scatter_add
     tensordot""".split())
+# Python functions torch hands to a TorchFunctionMode whole, with the mode off inside; CUDA
+# autocast sees the aten ops inside them, so the emulation runs them with itself on (`_inside`).
+WHOLE = frozenset({"multi_head_attention_forward"})
 # In FP32 but, as on CUDA ("fp32_set_opt_dtype"), run with dtype=float32 instead of a cast copy.
 SET_DTYPE = frozenset("sum prod cumsum cumprod".split())
 
@@ -130,6 +134,9 @@ class CudaAutocastEmulation(TorchFunctionMode):
         if rule is None and name == "apply":     # a custom autograd.Function: its forward's ops
             with self._reentered():               # autocast on CUDA, so they must see the mode
                 out = func(*args, **kwargs)
+        elif rule is None and name in WHOLE:
+            with self._inside():
+                out = func(*args, **kwargs)
         elif rule is None:
             out = func(*args, **kwargs)
         else:
@@ -150,6 +157,26 @@ class CudaAutocastEmulation(TorchFunctionMode):
         if self.log is not None and rule is not None:
             self.log.append((name, rule, [str(t.dtype) for t in tensors_in(out)]))
         return out
+
+    @contextlib.contextmanager
+    def _inside(self):
+        """Re-enter the mode for a function of WHOLE: its own has_torch_function check (the first
+        call of torch.nn.functional.has_torch_function) answers False once, so it runs its body
+        instead of handing itself to the mode again; the ops in the body then see the mode."""
+        import torch.nn.functional as F
+        original, first = F.has_torch_function, [True]
+
+        def once(ops):
+            if first:
+                first.clear()
+                return False
+            return original(ops)
+        F.has_torch_function = once
+        try:
+            with self._reentered():
+                yield
+        finally:
+            F.has_torch_function = original
 
     @contextlib.contextmanager
     def _reentered(self):

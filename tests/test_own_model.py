@@ -39,6 +39,53 @@ def test_meta_attention_takes_cudas_fused_kernel_not_the_math_one():
     assert (4, 4, 64) in shapes                # the fused kernel's log-sum-exp
 
 
+def _attention_saved(spec, precision="fp32"):
+    r = predict_training_peak(*_args(spec), precision=precision, top=100_000)
+    saved = [t for t in r.largest if t["category"] == "saved_activations"]
+    return r, {t["op"] for t in r.largest}, saved
+
+
+def _padded_encoder(b=4, seq=64, d=64):
+    spec = transformer(seq=seq, batch=b, d_model=d)
+
+    def batch(n=b):
+        pad = torch.zeros(n, seq, dtype=torch.bool)
+        pad[:, seq - 8:] = True
+        return torch.randn(n, seq, d), pad
+    return {**spec, "batch": batch,
+            "loss": lambda m, xp: m(xp[0], src_key_padding_mask=xp[1]).square().mean()}
+
+
+def test_masked_attention_takes_the_efficient_kernel_and_saves_no_probabilities():
+    # CUDA runs a masked sdpa in the memory-efficient kernel (the mask as a bias), not the math path
+    r, ops, saved = _attention_saved(_padded_encoder())
+    assert "aten._scaled_dot_product_efficient_attention.default" in ops
+    assert not any(t["op"].endswith("softmax.default") for t in r.largest)
+    assert (4, 4, 64, 64) not in {tuple(t["shape"]) for t in saved}
+    plain = predict_training_peak(*_args(transformer(seq=64, batch=4)))
+    assert abs(r.peak_bytes - plain.peak_bytes) < 0.01 * plain.peak_bytes   # the mask costs ~nothing
+
+
+def test_bf16_attention_runs_in_bf16_inside_multihead_attention_with_flash():
+    # F.multi_head_attention_forward is handed to torch-function modes whole: the autocast
+    # emulation must still cast its in-projection, attention and out-projection
+    r, ops, saved = _attention_saved(transformer(seq=64, batch=4), "bf16")
+    assert "aten._scaled_dot_product_flash_attention.default" in ops
+    attn = [t for t in saved if t["module"].endswith("self_attn") and t["dtype"] != "torch.uint64"]
+    assert attn and all(t["dtype"] == "torch.bfloat16" or t["shape"] == [4, 4, 64] for t in attn)
+    _, ops_masked, _ = _attention_saved(_padded_encoder(), "bf16")      # flash takes no mask
+    assert "aten._scaled_dot_product_efficient_attention.default" in ops_masked
+
+
+def test_fp32_transformer_on_the_cpus_kernels_matches_a_real_cpu_step():
+    # the third reference: the real step with real tensors on this CPU, every storage followed
+    from mbsnet.memory.reference import real_cpu_training_peak
+    spec = transformer(seq=32, batch=4)
+    real = real_cpu_training_peak(*_args(spec))
+    fake = predict_training_peak(*_args(spec), round_to=1, method="fake")
+    assert fake.peak_bytes == real["storage_peak_bytes"]
+
+
 def test_report_explains_the_peak():
     r = predict_training_peak(*_args(cnn()))
     assert set(r.by_category) == set(GENERIC_CATEGORIES)

@@ -74,27 +74,48 @@ def seed_model(batch=2, seconds=2.0):
 
 MODELS = {"transformer_encoder": transformer, "transformer_layer": transformer_layer, "cnn": cnn,
           "mamba": mamba}
+# sizes of the real-CPU check: large enough that malloc's own bookkeeping is < 0.2% of the peak
+LARGER = {"transformer_encoder": dict(d_model=256, seq=256, batch=8),
+          "transformer_layer": dict(d_model=256, seq=256, batch=8), "cnn": dict(size=64, batch=16),
+          "mamba": dict(d_model=128, seq=256, batch=8)}
 
 
-def compare(spec: dict, memtracker: bool = True) -> dict:
-    """predict_training_peak (unrounded and 512 B-rounded) beside MemTracker on one model."""
+def _median_cpu(fn, repeats):
+    runs = [fn() for _ in range(repeats)]
+    return runs[0], sorted(r["cpu_s"] if isinstance(r, dict) else r.cpu_s for r in runs)[repeats // 2]
+
+
+def compare(spec: dict, memtracker: bool = True, repeats: int = 3, real: bool = False) -> dict:
+    """predict_training_peak (unrounded and 512 B-rounded) beside MemTracker on one model; CPU
+    seconds: the median of `repeats` runs of each, interleaved. real: also the real CPU step."""
     from mbsnet.memory.generic import predict_training_peak
-    from mbsnet.memory.reference import memtracker_training_peak
+    from mbsnet.memory.reference import memtracker_training_peak, real_cpu_training_peak
 
     args = (spec["build"], spec["batch"], spec["loss"], spec.get("optimizer"))
-    ours = predict_training_peak(*args, round_to=1)
+    ours, ours_cpu, ref, ref_cpu = None, [], None, []
+    for _ in range(repeats if memtracker else 1):         # interleaved: the same load on both
+        r = predict_training_peak(*args, round_to=1)
+        ours, ours_cpu = ours or r, ours_cpu + [r.cpu_s]
+        if memtracker:
+            m = memtracker_training_peak(*args)
+            ref, ref_cpu = ref or m, ref_cpu + [m["cpu_s"]]
+    ours_s = sorted(ours_cpu)[len(ours_cpu) // 2]
     rounded = predict_training_peak(*args)
     fake = predict_training_peak(*args, round_to=1, method="fake")   # the CPU's kernels, as MemTracker
     row = {"predicted_peak_bytes": ours.peak_bytes, "predicted_peak_bytes_512": rounded.peak_bytes,
-           "predicted_cpu_s": round(ours.cpu_s, 3), "predicted_phase": ours.peak_phase,
+           "predicted_cpu_s": round(ours_s, 3), "predicted_phase": ours.peak_phase,
            "method": ours.method, "categories": ours.categories,
            "predicted_fake_cpu_kernels_peak_bytes": fake.peak_bytes}
     if memtracker:
-        ref = memtracker_training_peak(*args)
-        row.update(memtracker_peak_bytes=ref["peak_bytes"], memtracker_cpu_s=round(ref["cpu_s"], 3),
+        ref_s = sorted(ref_cpu)[len(ref_cpu) // 2]
+        row.update(memtracker_peak_bytes=ref["peak_bytes"], memtracker_cpu_s=round(ref_s, 3),
                    relative_difference=(ours.peak_bytes - ref["peak_bytes"]) / ref["peak_bytes"],
                    relative_difference_same_kernels=(fake.peak_bytes - ref["peak_bytes"]) / ref["peak_bytes"],
-                   speedup=round(ref["cpu_s"] / max(ours.cpu_s, 1e-9), 1))
+                   speedup=round(ref_s / max(ours_s, 1e-9), 1))
+    if real:
+        cpu = real_cpu_training_peak(*args)
+        row.update(real_cpu_storage_peak_bytes=cpu["storage_peak_bytes"],
+                   real_cpu_malloc_peak_bytes=cpu["malloc_peak_bytes"])
     return row
 
 
@@ -106,11 +127,24 @@ def main(argv=None) -> int:
     for name, make in MODELS.items():
         rows[name] = {"sizes": make.__doc__.splitlines()[0], **compare(make())}
         print(name, rows[name])
+        rows[name + "_larger"] = {"sizes": LARGER[name], **compare(make(**LARGER[name]), repeats=1,
+                                                                   real=True)}
+        print(name, "larger", rows[name + "_larger"])
     if "--seed" in argv:
-        rows["mbsnet_seed_b2"] = compare(seed_model(), memtracker="--no-seed-memtracker" not in argv)
+        rows["mbsnet_seed_b2"] = compare(seed_model(), memtracker="--no-seed-memtracker" not in argv,
+                                         repeats=1)
+        if "--no-seed-memtracker" in argv:       # the predictor before MetaOpCache, for comparison
+            from mbsnet.memory.generic import predict_training_peak
+            spec = seed_model()
+            rows["mbsnet_seed_b2"]["predicted_cpu_s_without_meta_cache"] = round(predict_training_peak(
+                spec["build"], spec["batch"], spec["loss"], spec["optimizer"], round_to=1,
+                meta_cache=False).cpu_s, 3)
         print("seed", rows["mbsnet_seed_b2"])
     save_result(out, {"models": rows, "note": "bytes: fp32, the default step (AdamW foreach "
-                           "unless given), steady state; cpu_s: process CPU time"})
+                           "unless given), steady state; cpu_s: process CPU time, the median of 3 "
+                           "interleaved runs each; *_larger: the same model larger, with the real "
+                           "CPU step (real_cpu_*: live storages, glibc malloc's peak) as a third "
+                           "reference"})
     return 0
 
 

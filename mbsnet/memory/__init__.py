@@ -31,7 +31,7 @@ _EXPORTS = {
     "saved": ("saved_tensor_bytes", "saved_tensor_census"),
     "generic": ("TrainingPeakReport", "UntraceableModel", "predict_training_peak"),
     "whatif": ("max_batch_for", "peak_vs_batch", "savings"),
-    "reference": ("memtracker_training_peak",),
+    "reference": ("memtracker_training_peak", "real_cpu_training_peak"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _ELSEWHERE = {"GiB": "mbsnet.units", "MiB": "mbsnet.units", "stored_gpu_results": "mbsnet.results"}

@@ -11,7 +11,8 @@ LiveMemoryTracker and saved-tensor hook as MBS-Net's predictor (mbsnet.memory.pr
 gradients (set to None), `loss(model, batch)` (under CUDA autocast's emulation for bf16 / fp16:
 mbsnet.precision; fp16 also scales the loss as a GradScaler does), backward, optimizer step (the
 optimizer's state exists already, as from the second step on). Every allocation is rounded up to
-512 B as on CUDA; scaled_dot_product_attention takes CUDA's fused kernel (mbsnet.memory.kernels).
+512 B as on CUDA; scaled_dot_product_attention takes CUDA's fused kernel (mbsnet.memory.kernels);
+repeated meta ops are answered from a cache of their outputs' metadata (mbsnet.memory.metacache).
 If a model cannot run on meta tensors (`.item()`, a data-dependent shape, a
 CPU-only op), the step is retried under FakeTensorMode; if that fails too, UntraceableModel names
 the op. `checkpoint` names modules whose forward is wrapped in a non-reentrant
@@ -29,6 +30,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from mbsnet.errors import InputError
 from mbsnet.memory.kernels import CudaAttention
+from mbsnet.memory.metacache import CachedMeta
 from mbsnet.memory.step import warm_up_optimizer
 from mbsnet.memory.tracker import CUDA_BLOCK, LiveMemoryTracker, ModuleLabels
 from mbsnet.precision import DTYPES, autocast_context, checkpoint_contexts, tensors_in
@@ -154,7 +156,8 @@ def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoin
             raise InputError(f"build() must return a torch.nn.Module, got {type(model).__name__}")
         opt = (optimizer or default_optimizer)(model.parameters())
         micro = [_call_batch(batch, batch_size) for _ in range(accumulate)]
-    warm_up_optimizer(model, opt)
+    with contextlib.nullcontext() if tracker.cache is None else CachedMeta(tracker.cache):
+        warm_up_optimizer(model, opt)         # its ops' results cached for the step's optimizer
     names = {id(p): n.rpartition(".")[0] for n, p in model.named_parameters()}
     for p in model.parameters():
         tracker.track(p, "parameters", names[id(p)])
@@ -203,7 +206,7 @@ def _run_step(build, batch, loss, optimizer, precision, tracker, fake, checkpoin
 def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "fp32", *,
                           checkpoint=(), accumulate: int = 1, batch_size: int | None = None,
                           round_to: int = CUDA_BLOCK, top: int = 10,
-                          method: str = "auto") -> TrainingPeakReport:
+                          method: str = "auto", meta_cache: bool = True) -> TrainingPeakReport:
     """Predict the CUDA peak (max_memory_allocated) of one training step of any model (module docstring).
 
     build() -> nn.Module; batch() -> the batch (tensors, or a tuple / list / dict of them), or
@@ -212,6 +215,7 @@ def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "
     "bf16" or "fp16" (CUDA autocast, emulated). checkpoint: module names to recompute in backward;
     accumulate: micro-batches per step (each a fresh batch()). method: "auto" (meta, then
     FakeTensorMode), "meta" or "fake". top: how many of the largest live tensors to keep.
+    meta_cache: answer repeated meta ops from mbsnet.memory.metacache (same bytes, faster).
     """
     if precision not in DTYPES:
         raise InputError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
@@ -221,7 +225,8 @@ def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "
     failures = []
     for how in methods:
         start, cpu = time.perf_counter(), time.process_time()
-        tracker = LiveMemoryTracker(round_to, device=None if how == "fake" else "meta", details=True)
+        tracker = LiveMemoryTracker(round_to, device=None if how == "fake" else "meta", details=True,
+                                    cache=meta_cache)
         try:
             if how == "fake":
                 from torch._subclasses.fake_tensor import FakeTensorMode

@@ -9,8 +9,10 @@ import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from mbsnet.memory.metacache import MetaOpCache
 from mbsnet.memory.saved import on_saved
 
+_NAMES: dict = {}     # op -> str(op), which is slow
 CUDA_BLOCK = 512   # the CUDA caching allocator rounds every request up to a multiple of 512 B
 
 
@@ -39,9 +41,11 @@ class LiveMemoryTracker(TorchDispatchMode):
     `allocations` and `timeline` ([(op index, live bytes)], one point per change) describe it.
     With `details`, each allocation also keeps its shape, dtype and op. `failed_op` names the op
     whose call raised (e.g. aten._local_scalar_dense for `.item()` on meta), None if none did.
+    On device "meta", repeated calls are answered from a MetaOpCache (`cache=False`: never).
     """
 
-    def __init__(self, round_to: int = CUDA_BLOCK, device=None, details: bool = False):
+    def __init__(self, round_to: int = CUDA_BLOCK, device=None, details: bool = False,
+                 cache: bool = True):
         super().__init__()
         self.round_to = max(int(round_to), 1)
         self.device = None if device is None else torch.device(device)
@@ -62,6 +66,7 @@ class LiveMemoryTracker(TorchDispatchMode):
         self._phase_events: dict[str, int] = {}      # phase -> event index
         self._index: dict[int, int] = {}       # id(storage) -> allocation index, live ones only
         self._refs: dict[int, weakref.ref] = {}
+        self.cache = MetaOpCache() if cache and self.device == torch.device("meta") else None
 
     # Bookkeeping -------------------------------------------------------------------------------
     def set_phase(self, phase: str) -> None:
@@ -123,7 +128,10 @@ class LiveMemoryTracker(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         try:
-            out = func(*args, **(kwargs or {}))
+            if self.cache is not None:
+                out = self.cache.run(func, args, kwargs or {})
+            else:
+                out = func(*args, **(kwargs or {}))
         except Exception:
             self.failed_op = self.failed_op or str(func)     # the innermost op that raised
             raise
@@ -131,7 +139,7 @@ class LiveMemoryTracker(TorchDispatchMode):
         if func.is_view:            # views share their input's storage: nothing new (fast path)
             return out
         if self.details:
-            self._op = str(func)
+            self._op = _NAMES.get(func) or _NAMES.setdefault(func, str(func))
         if isinstance(out, torch.Tensor):
             self._add(out)
         elif isinstance(out, (tuple, list)):
