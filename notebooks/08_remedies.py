@@ -157,8 +157,9 @@ display(Markdown(
     f"**{ratio['final_checkpointed'] - 1:.0%}**: one extra forward pass of the mixers. The bf16 rungs run in "
     f"fp32 on a CPU (autocast is applied on CUDA only), so their CPU time is their parent's "
     f"({ratio['final_bf16']:.2f}× and {ratio['final_checkpointed_bf16']:.2f}×: noise); on a GPU with bf16 tensor "
-    f"cores they are usually faster, not slower. Chunks of 4 cost {ratio['final_scan_chunk4']:.2f}× (more, "
-    f"shorter chunk loops), and checkpointing whole MambaBlocks instead of mixers {ratio['final_lean']:.2f}×."))
+    f"cores they are usually faster, not slower. Chunks of 4 take {ratio['final_scan_chunk4']:.2f}× their "
+    f"parent's CPU time and checkpointing whole MambaBlocks instead of mixers {ratio['final_lean']:.2f}×: "
+    "within this machine's noise of 1."))
 
 # %% [markdown]
 # ## Memory against time, every rung
