@@ -158,8 +158,8 @@ display(Markdown(
     f"fp32 on a CPU (autocast is applied on CUDA only), so their CPU time is their parent's "
     f"({ratio['final_bf16']:.2f}× and {ratio['final_checkpointed_bf16']:.2f}×: noise); on a GPU with bf16 tensor "
     f"cores they are usually faster, not slower. Chunks of 4 take {ratio['final_scan_chunk4']:.2f}× their "
-    f"parent's CPU time and checkpointing whole MambaBlocks instead of mixers {ratio['final_lean']:.2f}×: "
-    "within this machine's noise of 1."))
+    f"parent's CPU time and checkpointing whole MambaBlocks instead of mixers {ratio['final_lean']:.2f}× "
+    f"(medians of {times['repeats']} rounds on a shared machine)."))
 
 # %% [markdown]
 # ## Memory against time, every rung
