@@ -46,7 +46,8 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 t0, c0 = time.perf_counter(), time.process_time()
 info = enhance_file(args["src"], args["dst"], model=model, verbose=False, **kw)
 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "samples": info["samples"],
+import mbsnet
+print(json.dumps({"mbsnet": mbsnet.__path__[0], "seconds": seconds, "cpu_seconds": cpu, "samples": info["samples"],
                   "rss_before_bytes": before,
                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "threads": torch.get_num_threads(), "scan_method": model.cfg.scan_method
@@ -84,11 +85,14 @@ def bench_length(seconds: float, threads: int = 1, checkpoint=None, scan_method=
                 "checkpoint": str(checkpoint or SHIPPED_CHECKPOINT)}
         root = pythonpath or str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-        done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
+        # cwd=root: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+        done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env, cwd=root,
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"bench enhance child failed ({done.returncode}): {done.stderr[-2000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(out["mbsnet"]).resolve().is_relative_to(Path(root).resolve()):
+        raise RuntimeError(f"bench enhance child imported mbsnet from {out['mbsnet']}, not {root}")
     out.update(audio_seconds=seconds, rtf=out["seconds"] / seconds,
                rtf_cpu=out["cpu_seconds"] / seconds)
     if out["samples"] != int(round(seconds * 16_000)):
