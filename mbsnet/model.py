@@ -85,11 +85,25 @@ class MambaBlock(nn.Module):
         with torch.no_grad():
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))       # inverse softplus
 
+    def _conv(self, u, l):
+        """Causal depthwise conv: (b, l, d) -> (b, l, d), a strided view of (b, d, l + d_conv - 1)."""
+        return self.conv1d(u.transpose(1, 2))[..., :l].transpose(1, 2)
+
+    def _conv_inference(self, u, l):
+        """_conv without its two transposing copies: (b, l, d) read as a channels-last (b, d, 1, l)
+        image, the same kernel as a 2-d depthwise conv -> contiguous (b, l, d). Equal to _conv to
+        float rounding (oneDNN's channels-last kernel; tests/test_model_inference.py)."""
+        w = self.conv1d.weight.unsqueeze(2)                                  # (d, 1, 1, k)
+        image = u.unsqueeze(2).permute(0, 3, 2, 1).contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(image, w, self.conv1d.bias, padding=(0, self.conv1d.padding[0]),
+                       groups=self.conv1d.groups)                           # (b, d, 1, l + k - 1)
+        return out[..., :l].squeeze(2).permute(0, 2, 1).contiguous()
+
     def forward(self, x):
         l = x.shape[1]
         xz = self.in_proj(self.norm(x))                                      # (b, l, 2d)
         u, z = xz.chunk(2, dim=-1)                                           # (b, l, d) each
-        u = F.silu(self.conv1d(u.transpose(1, 2))[..., :l].transpose(1, 2))  # causal depthwise conv
+        u = F.silu(self._conv(u, l) if torch.is_grad_enabled() else self._conv_inference(u, l))
         delta = F.linear(self.x_proj_dt(u), self.dt_proj.weight)             # bias added in the scan
         y = selective_scan(u, delta, -torch.exp(self.A_log), self.B_proj(u), self.C_proj(u),
                            D=self.D, z=z, delta_bias=self.dt_proj.bias, delta_softplus=True,

@@ -189,3 +189,19 @@ def test_bench_enhance_measures_a_child_process(checkpoint):
         assert r["peak_rss_bytes"] >= r["rss_before_bytes"] > 50 * 2**20      # torch is loaded
     assert result["scan_method"] == TINY.scan_method
     assert "RTF" in format_enhance_table(result)
+
+
+def test_bench_enhance_baseline_child_imports_the_baseline(checkpoint, tmp_path):
+    """--baseline: the child runs the other checkout's mbsnet (python -c would put the working
+    directory first on sys.path), and both variants are reported."""
+    import shutil
+    from pathlib import Path
+
+    import mbsnet
+    from mbsnet.experiments.enhance_bench import bench_enhance
+
+    shutil.copytree(Path(mbsnet.__path__[0]), tmp_path / "mbsnet")
+    result = bench_enhance((0.5,), threads=1, checkpoint=checkpoint, progress=False, baseline=tmp_path)
+    assert Path(result["baseline"]["runs"][0]["mbsnet"]).parent == tmp_path
+    assert Path(result["runs"][0]["mbsnet"]).parent == Path(mbsnet.__path__[0]).parent
+    assert result["speedup"][0]["cpu_speedup"] > 0

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from mbsnet.cli.checks import (check_input_file, check_output_file, non_negative_int, positive_float,
-                               positive_int)
+from mbsnet.cli.checks import (UsageError, check_input_file, check_output_file, non_negative_int,
+                               positive_float, positive_int)
 from mbsnet.config import SCAN_METHODS
 from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
@@ -35,7 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("what", choices=["scan", "enhance"],
                         help="scan: every scan method, forward + backward; enhance: real-time factor "
                              "and peak memory of `enhance` on generated audio")
-    parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per method (median)")
+    parser.add_argument("--repeats", type=positive_int, default=None,
+                        help="timed runs per method (median; default 5) or, for enhance, per length "
+                             "(default 1)")
     parser.add_argument("--chunk-size", type=positive_int, default=64,
                         help="chunk length T of the chunked scans")
     parser.add_argument("--batch", type=positive_int, default=2, help="training batch of the seed shapes")
@@ -52,6 +54,12 @@ def add_arguments(parser) -> None:
                         help="enhance: checkpoint (default: the shipped final model)")
     parser.add_argument("--scan", choices=SCAN_METHODS, default=None,
                         help="enhance: run the model with this scan method (default: the checkpoint's)")
+    parser.add_argument("--baseline", default=None,
+                        help="enhance: a folder with another checkout's mbsnet/ (e.g. `git archive` of "
+                             "an older commit) to run interleaved with this one; stores the speedup")
+    parser.add_argument("--profile", action="store_true",
+                        help="enhance: where the time goes (CPU seconds per part of the model, top aten "
+                             "ops) for the first of --lengths (default 10 s), in this process")
     parser.add_argument("--threads", type=non_negative_int, default=0,
                         help="torch threads (0: leave as is; enhance: 1)")
     parser.add_argument("--out",
@@ -72,7 +80,7 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
-    result = bench_scan(args.repeats, args.chunk_size, args.quick, args.batch,
+    result = bench_scan(args.repeats or 5, args.chunk_size, args.quick, args.batch,
                         args.max_sequential_length, methods=args.methods or BENCH_METHODS, cases=cases)
     result["table"] = ratio_table(result)
     if args.out:
@@ -87,16 +95,30 @@ def run(args) -> int:
 
 
 def _run_enhance(args) -> int:
+    from pathlib import Path
+
     if args.checkpoint:
         check_input_file(args.checkpoint, "--checkpoint")
+    if args.baseline and not (Path(args.baseline) / "mbsnet" / "__init__.py").is_file():
+        raise UsageError(f"--baseline {args.baseline} holds no mbsnet/ package (a checkout's root)")
+    if args.baseline and args.profile:
+        raise UsageError("--profile measures this checkout only; leave out --baseline")
 
-    from mbsnet.experiments.enhance_bench import BENCH_LENGTHS, bench_enhance, format_enhance_table
+    if args.profile:
+        from mbsnet.experiments.enhance_profile import format_profile, profile_enhance
 
-    result = bench_enhance(args.lengths or BENCH_LENGTHS, args.threads or 1, args.checkpoint, args.scan)
+        result = profile_enhance((args.lengths or (10.0,))[0], args.threads or 1, args.checkpoint, args.scan)
+        formatted = format_profile(result)
+    else:
+        from mbsnet.experiments.enhance_bench import BENCH_LENGTHS, bench_enhance, format_enhance_table
+
+        result = bench_enhance(args.lengths or BENCH_LENGTHS, args.threads or 1, args.checkpoint, args.scan,
+                               repeats=args.repeats or 1, baseline=args.baseline)
+        formatted = format_enhance_table(result)
     if args.out:
         save_result(args.out, result)
     if args.json:
         print_json(result)
     else:
-        print(format_enhance_table(result))
+        print(formatted)
     return 0

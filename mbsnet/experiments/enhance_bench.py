@@ -11,6 +11,9 @@ enhance_file (read, the model in overlapping chunks, write). The child reports
 - "peak_rss_bytes": its peak resident memory over its whole life (resource.getrusage ru_maxrss),
   and "rss_before_bytes": the same peak just before enhance_file (imports and the model loaded),
   so that peak - before is what the enhancing itself added.
+With `repeats` each length runs that many times (the median run is kept); with `baseline` (another
+checkout's folder) the two are interleaved in one run and their ratios stored. `bench enhance
+--profile` (mbsnet.experiments.enhance_profile) shows where the time goes instead.
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 t0, c0 = time.perf_counter(), time.process_time()
 info = enhance_file(args["src"], args["dst"], model=model, verbose=False, **kw)
 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "samples": info["samples"],
+import mbsnet
+print(json.dumps({"mbsnet": mbsnet.__path__[0], "seconds": seconds, "cpu_seconds": cpu, "samples": info["samples"],
                   "rss_before_bytes": before,
                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "threads": torch.get_num_threads(), "scan_method": model.cfg.scan_method
@@ -81,11 +85,14 @@ def bench_length(seconds: float, threads: int = 1, checkpoint=None, scan_method=
                 "checkpoint": str(checkpoint or SHIPPED_CHECKPOINT)}
         root = pythonpath or str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-        done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
+        # cwd=root: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+        done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env, cwd=root,
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"bench enhance child failed ({done.returncode}): {done.stderr[-2000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(out["mbsnet"]).resolve().is_relative_to(Path(root).resolve()):
+        raise RuntimeError(f"bench enhance child imported mbsnet from {out['mbsnet']}, not {root}")
     out.update(audio_seconds=seconds, rtf=out["seconds"] / seconds,
                rtf_cpu=out["cpu_seconds"] / seconds)
     if out["samples"] != int(round(seconds * 16_000)):
@@ -93,26 +100,68 @@ def bench_length(seconds: float, threads: int = 1, checkpoint=None, scan_method=
     return out
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median CPU seconds, with every repeat's CPU and wall seconds beside it."""
+    ordered = sorted(runs, key=lambda r: r["cpu_seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "repeats_cpu_seconds": [r["cpu_seconds"] for r in runs],
+            "repeats_seconds": [r["seconds"] for r in runs],
+            "peak_rss_bytes_max": max(r["peak_rss_bytes"] for r in runs)}
+
+
 def bench_enhance(lengths=BENCH_LENGTHS, threads: int = 1, checkpoint=None, scan_method=None,
-                  progress=True) -> dict:
-    """bench_length for every length, shortest first."""
+                  progress=True, repeats: int = 1, baseline=None) -> dict:
+    """bench_length for every length, shortest first; each length `repeats` times (median).
+
+    baseline: a folder holding another checkout's `mbsnet` (e.g. `git archive` of an older commit)
+    to compare with: its runs are interleaved with this checkout's, the order alternating per
+    repeat, so both see the same machine load; "speedup" holds the ratios of the medians.
+    The machine's load average (os.getloadavg) before and after is recorded: the machine is shared.
+    """
     from tqdm.auto import tqdm
 
-    runs = [bench_length(s, threads, checkpoint, scan_method)
-            for s in tqdm(sorted(lengths), desc="bench enhance", disable=not progress)]
-    return {"threads": threads, "checkpoint": str(checkpoint) if checkpoint else "shipped",
-            "scan_method": runs[0]["scan_method"], "runs": runs}
+    variants = {"current": None, **({"baseline": str(baseline)} if baseline else {})}
+    runs = {v: {s: [] for s in sorted(lengths)} for v in variants}
+    load_before = os.getloadavg()
+    jobs = [(rep, s) for rep in range(repeats) for s in sorted(lengths)]
+    for rep, s in tqdm(jobs, desc="bench enhance", disable=not progress):
+        order = list(variants) if rep % 2 == 0 else list(variants)[::-1]
+        for v in order:
+            runs[v][s].append(bench_length(s, threads, checkpoint, scan_method, pythonpath=variants[v]))
+    medians = {v: [_median_run(r) for r in by_length.values()] for v, by_length in runs.items()}
+    result = {"threads": threads, "checkpoint": str(checkpoint) if checkpoint else "shipped",
+              "scan_method": medians["current"][0]["scan_method"], "repeats": repeats,
+              "load_average_before": load_before, "load_average_after": os.getloadavg(),
+              "runs": medians["current"]}
+    if baseline:
+        result["baseline"] = {"pythonpath": str(baseline), "runs": medians["baseline"]}
+        result["speedup"] = [
+            {"audio_seconds": new["audio_seconds"], "rtf_cpu_baseline": old["rtf_cpu"],
+             "rtf_cpu": new["rtf_cpu"], "cpu_speedup": old["cpu_seconds"] / new["cpu_seconds"],
+             "wall_speedup": old["seconds"] / new["seconds"],
+             "peak_rss_bytes_baseline": old["peak_rss_bytes_max"],
+             "peak_rss_bytes": new["peak_rss_bytes_max"]}
+            for new, old in zip(medians["current"], medians["baseline"])]
+    return result
 
 
 def format_enhance_table(result: dict) -> str:
-    """Plain-text table: one line per length."""
+    """Plain-text table: one line per length (medians), then the speedup over a baseline if any."""
     from mbsnet.units import MiB
 
-    lines = [f"enhance, {result['threads']} thread(s), scan {result['scan_method']!r}",
+    lines = [f"enhance, {result['threads']} thread(s), scan {result['scan_method']!r}, "
+             f"median of {result.get('repeats', 1)}",
              f"    {'audio s':>8} {'wall s':>8} {'RTF':>7} {'CPU s':>8} {'RTF CPU':>8} "
              f"{'peak RSS MiB':>13} {'before MiB':>11}"]
     for r in result["runs"]:
         lines.append(f"    {r['audio_seconds']:8.0f} {r['seconds']:8.2f} {r['rtf']:7.3f} "
                      f"{r['cpu_seconds']:8.2f} {r['rtf_cpu']:8.3f} "
                      f"{r['peak_rss_bytes'] / MiB:13.0f} {r['rss_before_bytes'] / MiB:11.0f}")
+    for x in result.get("speedup", []):
+        lines.append(f"    {x['audio_seconds']:g} s vs baseline: RTF CPU {x['rtf_cpu_baseline']:.3f} -> "
+                     f"{x['rtf_cpu']:.3f} ({x['cpu_speedup']:.2f}x CPU, {x['wall_speedup']:.2f}x wall), "
+                     f"peak RSS {x['peak_rss_bytes_baseline'] / MiB:.0f} -> {x['peak_rss_bytes'] / MiB:.0f} MiB")
+    if "load_average_before" in result:
+        lines.append(f"    machine load average (1, 5, 15 min) before "
+                     f"{', '.join(f'{x:.1f}' for x in result['load_average_before'])}, after "
+                     f"{', '.join(f'{x:.1f}' for x in result['load_average_after'])}")
     return "\n".join(lines)

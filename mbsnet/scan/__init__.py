@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from mbsnet.config import SCAN_METHODS
 from mbsnet.scan.compiled import compiled_scan
-from mbsnet.scan.recompute import recompute_scan
+from mbsnet.scan.inference import inference_scan  # noqa: F401  (public: the no-grad scan)
+from mbsnet.scan.recompute import needs_grad, recompute_scan
 
 
 def _prepare_delta(delta, delta_bias, delta_softplus):
@@ -119,7 +120,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     "chunked" keep (b, l, d, n) tensors). chunk_size: chunk length T for "chunked" and "recompute",
     checkpoint interval for "compiled". method_options: `clamps=True` for "chunked" only (the
     authors' clamps, see chunked_scan). Under torch.no_grad() (or when no input requires grad)
-    "recompute" and "compiled" run a plain forward that keeps nothing for backward.
+    "recompute" and "compiled" run a plain forward that keeps nothing for backward: "recompute"
+    then runs inference_scan (its forward blocked over rows to stay in cache: the same values),
+    "compiled" its compiled forward kernels.
     """
     _check_inputs(u, delta, A, B, C, D, z, delta_bias)
     if method not in SCAN_METHODS:
@@ -137,4 +140,6 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         return chunked_scan(*args, chunk_size=chunk_size, **method_options)
     if method == "compiled":
         return compiled_scan(*args, chunk_size=chunk_size)
+    if not needs_grad(u, delta, A, B, C, D, z, delta_bias):
+        return inference_scan(*args)
     return recompute_scan(*args, chunk_size=chunk_size)
