@@ -76,6 +76,24 @@ b = result["budget"]
 assert (b["steps"], b["batch_size"], b["segment_seconds"], b["lr"], b["n_train"], b["n_eval"], b["eval_seconds"],
         len(b["seeds"])) == (200, 2, 0.25, 0.002, 64, 10, 2.0, 2)          # what the text above says
 
+
+# %% [markdown]
+# The ladder's peaks are for the original's step (Adam, the original's spectral loss, no clipping), the step the
+# source analysis reasons about. The step `python -m mbsnet train` runs (AdamW, `enhancement_loss`, clipping;
+# `mbsnet.step.StepSettings()`) is predicted beside it for the same presets in `results/remedies.json`
+# (notebook 8): it moves no verdict.
+
+# %%
+trainer = load_result("remedies")
+assert trainer["step"]["optimizer"] == "adamw" and trainer["step"]["grad_clip"]
+lines = ["| predicted peak, 2 s | original's step | trainer's step | difference |", "|---|---:|---:|---:|"]
+for name in ("seed", "final"):
+    for bb in (2, 6):
+        orig, tr = rows[name][f"peak_b{bb}_bytes"], trainer["rows"][name][f"peak_b{bb}_bytes"]
+        lines.append(f"| {name}, batch {bb} | {orig / 2**30:.3f} GiB | {tr / 2**30:.3f} GiB "
+                     f"| {(tr - orig) / 2**20:+.1f} MiB ({tr / orig - 1:+.3%}) |")
+        assert abs(tr / orig - 1) < 0.001, (name, bb)
+display(Markdown("\n".join(lines)))
 # %%
 # NBVAL_IGNORE_OUTPUT
 missing = [n for n in names if "quality" not in rows[n]]
