@@ -55,8 +55,33 @@ def sequential_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     return _finish(y, u, D, z)
 
 
+# The authors' clamps in chunked_scan, in order: name -> (low, high); None: no bound on that side.
+CLAMP_RANGES = {"dt_B": (0.0, 1.0), "dt_A": (-10.0, 0.0), "A_bar": (None, 0.999),
+                "h": (-100.0, 100.0), "y": (-50.0, 50.0)}
+
+
+@torch.no_grad()
+def count_clamps(counter: dict, name: str, x: torch.Tensor) -> None:
+    """Add to counter[name] = [outside, total] x's elements outside CLAMP_RANGES[name] (a NaN
+    counts as outside: a clamp would not leave it in range either)."""
+    low, high = CLAMP_RANGES[name]
+    inside = torch.ones_like(x, dtype=torch.bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    entry = counter.setdefault(name, [0, 0])
+    entry[0] += x.numel() - int(inside.sum())
+    entry[1] += x.numel()
+
+
+def clamp_fractions(counter: dict) -> dict:
+    """{name: fraction of elements outside the clamp's range} for the clamps counted in `counter`."""
+    return {name: out / total if total else 0.0 for name, (out, total) in counter.items()}
+
+
 def chunked_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                 chunk_size=64, clamps=False):
+                 chunk_size=64, clamps=False, counter=None):
     """The source's "optimized" scan: loop over chunks, materializing exp(dt*A), dt*B*u per chunk.
 
     Shapes: u, delta, z (b, l, d); A (d, n); B, C (b, l, n) -> y (b, l, d).
@@ -64,7 +89,9 @@ def chunked_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     so the training peak barely moves. clamps=True reproduces the authors' clamps (DESIGN.md):
     dt*A to [-10, 0], dt to [0, 1] in B-bar, A-bar to <= 0.999, h to +-100 and the scan output
     <h, C> to +-50 (before the D skip and the gate). They change the function and zero the
-    gradient wherever they bind.
+    gradient wherever they bind. counter: None (the default), or a dict that count_clamps fills
+    with how many elements lay outside each clamp's range before it (CLAMP_RANGES; counted with
+    or without clamps=True, and without changing the output); clamp_fractions(counter) -> fractions.
     """
     delta = _prepare_delta(delta, delta_bias, delta_softplus)
     b, l, d = u.shape
@@ -73,19 +100,28 @@ def chunked_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     for s in range(0, l, chunk_size):
         dt, u_c, B_c, C_c = (x[:, s:s + chunk_size] for x in (delta, u, B, C))
         dt_A = dt.unsqueeze(-1) * A                                          # (b, T, d, n)
+        if counter is not None:
+            count_clamps(counter, "dt_B", dt)
+            count_clamps(counter, "dt_A", dt_A)
         dt_B = dt.clamp(0.0, 1.0) if clamps else dt
         if clamps:
             dt_A = dt_A.clamp(-10.0, 0.0)
         A_bar = torch.exp(dt_A)
+        if counter is not None:
+            count_clamps(counter, "A_bar", A_bar)
         if clamps:
             A_bar = A_bar.clamp(max=0.999)
         Bu_bar = dt_B.unsqueeze(-1) * B_c.unsqueeze(2) * u_c.unsqueeze(-1)   # (b, T, d, n)
         for t in range(dt.shape[1]):
             h = A_bar[:, t] * h + Bu_bar[:, t]
+            if counter is not None:
+                count_clamps(counter, "h", h)
             if clamps:
                 h = h.clamp(-100.0, 100.0)
             ys.append(torch.einsum("bdn,bn->bd", h, C_c[:, t]))
     y = torch.stack(ys, dim=1)                                               # (b, l, d)
+    if counter is not None:
+        count_clamps(counter, "y", y)
     if clamps:
         y = y.clamp(-50.0, 50.0)
     return _finish(y, u, D, z)
@@ -118,8 +154,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     method: one of SCAN_METHODS ("recompute" is exact and keeps O(b*l*d + b*(l/T)*d*n) bytes for
     backward; "compiled" is the same scheme with torch.compile'd chunk kernels; "sequential" and
     "chunked" keep (b, l, d, n) tensors). chunk_size: chunk length T for "chunked" and "recompute",
-    checkpoint interval for "compiled". method_options: `clamps=True` for "chunked" only (the
-    authors' clamps, see chunked_scan). Under torch.no_grad() (or when no input requires grad)
+    checkpoint interval for "compiled". method_options, for "chunked" only: `clamps=True` (the
+    authors' clamps, see chunked_scan) and `counter=` (where they bind). Under torch.no_grad() (or
+    when no input requires grad)
     "recompute" and "compiled" run a plain forward that keeps nothing for backward: "recompute"
     then runs inference_scan (its forward blocked over rows to stay in cache: the same values),
     "compiled" its compiled forward kernels.
@@ -129,7 +166,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         raise ValueError(f"unknown scan method {method!r}; choose one of {SCAN_METHODS}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
-    allowed = {"chunked": {"clamps"}}.get(method, set())
+    allowed = {"chunked": {"clamps", "counter"}}.get(method, set())
     unknown = set(method_options) - allowed
     if unknown:
         raise ValueError(f"method {method!r} takes no option(s) {sorted(unknown)}")
