@@ -138,11 +138,10 @@ print(f"machine: {prov['machine']['processor']}, torch {prov['machine']['torch']
 print(f"batch {times['batch']} x {times['seconds']} s segments, {times['threads']} thread, median of "
       f"{times['repeats']} interleaved rounds")
 print(f"(after one warm-up step each); clock: {times['clock']}")
-lines = ["| rung | parent | change | median CPU s | / parent | / seed |", "|---|---|---|---:|---:|---:|"]
+lines = ["| rung | parent | median CPU s | / parent | / seed |", "|---|---|---:|---:|---:|"]
 for n in times["median_s"]:
     p = times["parents"][n]
-    change = ", ".join(f"{k}={v[1]}" for k, v in presets.changes(n).items()) if p else ""
-    lines.append(f"| {n} | {p or ''} | {textwrap.shorten(change, 44, placeholder=' …')} | {med[n]:.2f} "
+    lines.append(f"| {n} | {p or ''} | {med[n]:.2f} "
                  f"| {f'{ratio[n]:.2f}×' if n in ratio else ''} | {times['ratio_to_seed'][n]:.3f}× |")
 display(Markdown("\n".join(lines)))
 
@@ -232,13 +231,16 @@ assert sum(saved["bf16"].values()) < 0.6 * sum(saved["fp32"].values())
 # the full step's peak:
 
 # %%
-fam = ["final", "final_bf16", "final_checkpointed", "final_checkpointed_bf16", "final_scan_chunk4", "final_lean"]
-lines = ["| GiB at the peak, batch 2 | " + " | ".join(fam) + " |", "|---" + "|---:" * len(fam) + "|"]
-for c in cats:
-    lines.append(f"| {c.replace('_', ' ')} | " + " | ".join(f"{rows[n]['categories_b2_gib'][c]:.3f}" for n in fam) + " |")
-for b in (2, 6):
-    lines.append(f"| **peak, batch {b}** | " + " | ".join(f"**{rows[n][f'peak_b{b}_gib']:.3f}**" for n in fam) + " |")
-display(Markdown("\n".join(lines)))
+for fam in (["final", "final_bf16", "final_checkpointed"],
+            ["final_checkpointed_bf16", "final_scan_chunk4", "final_lean"]):
+    lines = ["| GiB at the peak, batch 2 | " + " | ".join(fam) + " |", "|---" + "|---:" * len(fam) + "|"]
+    for c in cats:
+        lines.append(f"| {c.replace('_', ' ')} | "
+                     + " | ".join(f"{rows[n]['categories_b2_gib'][c]:.3f}" for n in fam) + " |")
+    for b in (2, 6):
+        lines.append(f"| **peak, batch {b}** | "
+                     + " | ".join(f"**{rows[n][f'peak_b{b}_gib']:.3f}**" for n in fam) + " |")
+    display(Markdown("\n".join(lines)))
 f, bf = rows["final"]["categories_b2_gib"], rows["final_bf16"]["categories_b2_gib"]
 assert bf["saved_activations"] < 0.6 * f["saved_activations"] and bf["parameters"] == f["parameters"]
 
@@ -270,8 +272,8 @@ for name in ("final_checkpointed_bf16", "final_lean"):
 big = anat["final_checkpointed_bf16"]["live_by_kind"][0]
 assert big["shape"][-1] == presets.get("final").d_state and big["gib"] > 0.5 * anat["final_checkpointed_bf16"]["peak_gib"]
 sweep = rem["final_checkpointed_bf16_chunk_sweep_b6"]
-print("final_checkpointed_bf16 at batch 6, by scan chunk: "
-      + ", ".join(f"{c}: {v['peak_gib']:.2f} GiB" for c, v in sweep.items()))
+print(textwrap.fill("final_checkpointed_bf16 at batch 6, by scan chunk: "
+                    + ", ".join(f"{c}: {v['peak_gib']:.2f} GiB" for c, v in sweep.items()), 84))
 
 # %% [markdown]
 # Four fp32 buffers of shape (chunk, b·t, d_inner, d_state) dominate: the recomputing scan's backward
