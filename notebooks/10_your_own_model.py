@@ -19,8 +19,10 @@
 #   CPU with real tensors, peaks where the prediction says by its live storages, byte for byte, and below
 #   `MemTracker` even by the bytes the C library's `malloc` handed out, which knows nothing about tensors.
 #
-# It is also faster than `MemTracker`: 2–8× on these small models, where fixed costs dominate, and about 13 s for
-# MBS-Net's seed at batch 2, where `MemTracker` took 241 s (19×).
+# It is also faster than `MemTracker`: a few times on these small models, where fixed costs dominate, and for
+# MBS-Net's seed at batch 2 (a 19.5 GiB step) it takes the CPU seconds of the speed table below. `MemTracker` on
+# that step was not re-run beside it (issue 14 reports 241 s on these machines; an attempt in this session ran
+# over 25 minutes on a loaded machine without finishing), so the seed's speed-up is not measured here.
 #
 # The heavy comparisons were made by `python -m mbsnet.experiments.own_model --seed --no-seed-memtracker` and stored
 # in `results/own_model_predictor.json`; the small ones below run live.
@@ -54,6 +56,7 @@ def args_of(spec):
     return spec["build"], spec["batch"], spec["loss"], spec.get("optimizer")
 
 
+
 # %% [markdown]
 # ## Three models, beside `MemTracker`
 #
@@ -76,13 +79,15 @@ for name, make in MODELS.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-table = ["| model | predicted (CUDA kernels) | predicted (CPU kernels) | MemTracker | difference "
-         "(same kernels) | predictor s | MemTracker s | faster |", "|---|---|---|---|---|---|---|---|"]
+table = ["| model | predicted (CUDA kernels) | predicted (CPU kernels) | MemTracker | CPU kernels "
+         "vs MemTracker |", "|---|---|---|---|---|"]
+times_ = ["| this run | predictor s | MemTracker s | faster |", "|---|---|---|---|"]
 for name, r in rows.items():
     table.append(f"| {name} | {r['ours'].peak_bytes:,} B | {r['same']:,} B | {r['theirs']:,} B | "
-                 f"{(r['same'] - r['theirs']) / r['theirs']:+.4%} | {r['ours_s']:.2f} | "
-                 f"{r['theirs_s']:.2f} | {r['theirs_s'] / r['ours_s']:.1f}× |")
+                 f"{(r['same'] - r['theirs']) / r['theirs']:+.4%} |")
+    times_.append(f"| {name} | {r['ours_s']:.2f} | {r['theirs_s']:.2f} | {r['theirs_s'] / r['ours_s']:.1f}× |")
 display(Markdown("\n".join(table)))
+display(Markdown("\n".join(times_)))
 # the bytes are meta-tensor figures: the same as stored, on any CPU
 key = {"small CNN": "cnn", "mamba.py Mamba": "mamba", "TransformerEncoder": "transformer_encoder"}
 for name, r in rows.items():
@@ -144,16 +149,17 @@ assert enc["memtracker_peak_bytes"] > enc["real_cpu_malloc_peak_bytes"]
 # %%
 spec = transformer(d_model=256, layers=4, seq=512, batch=16)
 report = predict_training_peak(*args_of(spec))
-cat = ["| category | at the peak |", "|---|---|"]
-cat += [f"| {c} | {n / MiB:.1f} MiB |" for c, n in report.by_category.items() if n]
+by_cat = ["| category | at the peak |", "|---|---|"]
+by_cat += [f"| {c} | {n / MiB:.1f} MiB |" for c, n in report.by_category.items() if n]
 display(Markdown(f"Peak **{report.peak_bytes / MiB:.1f} MiB**, during the **{report.peak_phase}** pass.\n\n"
-                 + "\n".join(cat)))
+                 + "\n".join(by_cat)))
 mods = ["| module (depth 2) | at the peak |", "|---|---|"]
 mods += [f"| `{m}` | {n / MiB:.1f} MiB |" for m, n in list(report.by_module(depth=2).items())[:6]]
 display(Markdown("\n".join(mods)))
-big = ["| bytes | shape | dtype | made by | in module | category |", "|---|---|---|---|---|---|"]
+big = ["| bytes | shape | dtype | made by | in module |", "|---|---|---|---|---|"]
 big += [f"| {t['bytes'] / MiB:.1f} MiB | {tuple(t['shape'])} | {t['dtype'][6:]} | `{t['op']}` | "
-        f"`{t['module']}` | {t['category']} |" for t in report.largest[:6]]
+        f"`{t['module']}` |" for t in report.largest[:6]]
+print("their categories:", ", ".join(sorted({t["category"] for t in report.largest[:6]})))
 display(Markdown("\n".join(big)))
 assert sum(report.by_category.values()) == report.peak_bytes == sum(report.by_module(2).values())
 assert report.by_category["saved_activations"] > report.by_category["parameters"]
@@ -246,8 +252,7 @@ for key_, label in (("cnn", "small CNN"), ("mamba", "mamba.py Mamba"),
     sp.append(f"| {label} | {m['predicted_cpu_s']:.3f} | {m['memtracker_cpu_s']:.3f} | {m['speedup']:.1f}× |")
 seed = models["mbsnet_seed_b2"]
 sp.append(f"| MBS-Net seed, batch 2 | {seed['predicted_cpu_s']:.1f} (without the op cache: "
-          f"{seed['predicted_cpu_s_without_meta_cache']:.1f}) | 241 (issue 14) | "
-          f"{241 / seed['predicted_cpu_s']:.0f}× |")
+          f"{seed['predicted_cpu_s_without_meta_cache']:.1f}) | not re-run | |")
 display(Markdown("\n".join(sp)))
-assert seed["predicted_cpu_s"] < min(15, seed["predicted_cpu_s_without_meta_cache"]) and 241 / seed["predicted_cpu_s"] > 10
+assert seed["predicted_cpu_s"] < min(15, seed["predicted_cpu_s_without_meta_cache"])
 assert all(models[k]["speedup"] > 1 for k in ("cnn", "mamba", "transformer_encoder"))
