@@ -7,11 +7,14 @@ convolutional network, and mamba.py's Mamba (PyPI `mambapy`). For each: predicte
 (predict_training_peak, unrounded, to compare with MemTracker on fake CPU tensors, and with the
 512 B rounding of CUDA), MemTracker's peak, the relative difference, and the CPU seconds of each.
 With --seed, also MBS-Net's seed at batch 2 (2 s segments): predict_training_peak, and MemTracker
-(minutes) unless --no-seed-memtracker.
+(minutes) unless --no-seed-memtracker. With --seed-only, the stored rows of `--out` are kept and only
+the seed's row is measured again (MemTracker included), one run after the other on the same load.
 """
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -122,29 +125,33 @@ def compare(spec: dict, memtracker: bool = True, repeats: int = 3, real: bool = 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = argv[argv.index("--out") + 1] if "--out" in argv else str(RESULTS_DIR / "own_model_predictor.json")
-    rows = {}
+    seed_only = "--seed-only" in argv
+    earlier = json.loads(Path(out).read_text()) if seed_only else {"models": {}}
+    rows = earlier["models"]
     compare(cnn(), memtracker=False)                # warm-up: imports and first-call costs untimed
-    for name, make in MODELS.items():
+    for name, make in ({} if seed_only else MODELS).items():
         rows[name] = {"sizes": make.__doc__.splitlines()[0], **compare(make())}
         print(name, rows[name])
         rows[name + "_larger"] = {"sizes": LARGER[name], **compare(make(**LARGER[name]), repeats=1,
                                                                    real=True)}
         print(name, "larger", rows[name + "_larger"])
-    if "--seed" in argv:
+    if "--seed" in argv or seed_only:
         rows["mbsnet_seed_b2"] = compare(seed_model(), memtracker="--no-seed-memtracker" not in argv,
                                          repeats=1)
-        if "--no-seed-memtracker" in argv:       # the predictor before MetaOpCache, for comparison
-            from mbsnet.memory.generic import predict_training_peak
-            spec = seed_model()
-            rows["mbsnet_seed_b2"]["predicted_cpu_s_without_meta_cache"] = round(predict_training_peak(
-                spec["build"], spec["batch"], spec["loss"], spec["optimizer"], round_to=1,
-                meta_cache=False).cpu_s, 3)
+        from mbsnet.memory.generic import predict_training_peak   # the predictor before MetaOpCache
+        spec = seed_model()
+        rows["mbsnet_seed_b2"]["predicted_cpu_s_without_meta_cache"] = round(predict_training_peak(
+            spec["build"], spec["batch"], spec["loss"], spec["optimizer"], round_to=1,
+            meta_cache=False).cpu_s, 3)
         print("seed", rows["mbsnet_seed_b2"])
     save_result(out, {"models": rows, "note": "bytes: fp32, the default step (AdamW foreach "
                            "unless given), steady state; cpu_s: process CPU time, the median of 3 "
                            "interleaved runs each; *_larger: the same model larger, with the real "
                            "CPU step (real_cpu_*: live storages, glibc malloc's peak) as a third "
-                           "reference"})
+                           "reference",
+                           **({"provenance_of_the_other_rows": earlier.get("provenance_of_the_other_rows",
+                                                                           earlier["provenance"])}
+                              if seed_only else {})})
     return 0
 
 
