@@ -187,15 +187,32 @@ class CudaAutocastEmulation(TorchFunctionMode):
             torch._C._pop_torch_function_stack()
 
 
+_EMULATED_ON = {"meta"}
+
+
+@contextlib.contextmanager
+def emulate_cuda_autocast_on(device_type: str):
+    """Within it, `autocast_context` runs CUDA autocast's emulation on `device_type` as well ("cpu":
+    a CPU stand-in for a CUDA bf16/fp16 run, with real tensors; mbsnet.experiments.bf16_proxy)."""
+    added = device_type not in _EMULATED_ON
+    _EMULATED_ON.add(device_type)
+    try:
+        yield
+    finally:
+        if added:
+            _EMULATED_ON.discard(device_type)
+
+
 def autocast_context(device_type: str, precision: str):
-    """The context the forward pass runs under: CUDA autocast, its emulation on meta, or nothing."""
+    """The context the forward pass runs under: CUDA autocast, its emulation (on meta, or where
+    `emulate_cuda_autocast_on` says), or nothing."""
     if precision not in DTYPES:
         raise ValueError(f"precision must be one of {tuple(DTYPES)}, got {precision!r}")
     if precision == "fp32":
         return contextlib.nullcontext()
     if device_type == "cuda":
         return torch.autocast("cuda", dtype=DTYPES[precision])
-    if device_type == "meta":
+    if device_type in _EMULATED_ON:
         return CudaAutocastEmulation(DTYPES[precision])
     return contextlib.nullcontext()       # CPU: the trainer runs fp32
 

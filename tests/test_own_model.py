@@ -1,4 +1,7 @@
 """predict_training_peak for any model: exact against torch's MemTracker, the explanation, the what-ifs, the failures."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
@@ -8,6 +11,17 @@ from mbsnet.memory import UntraceableModel, memtracker_training_peak, predict_tr
 from mbsnet.memory.generic import GENERIC_CATEGORIES
 from mbsnet.memory.whatif import max_batch_for, peak_vs_batch, savings
 from mbsnet.errors import InputError
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example(name):
+    """An examples/NAME.py model file, imported as the CLI's --model does."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _args(spec):
@@ -178,18 +192,18 @@ def test_peak_is_affine_in_batch_and_the_max_batch_fits():
 
 
 def test_item_on_meta_names_the_op():
-    class Item(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 4)
-
-        def forward(self, x):
-            y = self.lin(x)
-            return y * float(y.sum().item())
-    spec = {"build": Item, "batch": lambda: torch.randn(2, 4), "loss": lambda m, x: m(x).sum()}
+    spec = _example("reads_a_value").build()
     with pytest.raises(UntraceableModel, match="_local_scalar_dense") as info:
-        predict_training_peak(*_args(spec))
+        predict_training_peak(spec["build"], lambda: spec["batch"](2), spec["loss"])
     assert isinstance(info.value, InputError) and "FakeTensorMode" in str(info.value)
+
+
+def test_cli_untraceable_model_one_line_exit_2(capsys):
+    from mbsnet.cli import main
+
+    assert main(["memory", "--model", f"{EXAMPLES / 'reads_a_value.py'}:build", "--batch", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "_local_scalar_dense" in err and "Traceback" not in err
 
 
 def test_an_explicit_cpu_tensor_falls_back_to_fake_tensors():
@@ -225,11 +239,10 @@ def test_mbsnet_preset_agrees_with_predict_peak():
 
 def test_cli_model_json_gives_peak_top_modules_and_max_batch_for_12_gib(capsys):
     import json
-    from pathlib import Path
 
     from mbsnet.cli import main
 
-    example = Path(__file__).resolve().parent.parent / "examples" / "my_model.py"
+    example = EXAMPLES / "my_model.py"
     assert main(["memory", "--model", f"{example}:build", "--batch", "8", "--gpu", "RTX 3080 Ti",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
