@@ -1,4 +1,4 @@
-"""The remedies the analysis never names, measured: predicted peaks of the remedy presets, the CPU cost of checkpointing, MemTracker agreement.
+"""The remedies the analysis never names, measured: predicted peaks of the remedy presets, what is live at them, MemTracker agreement.
 
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies peaks /tmp/remedies_peaks.json
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedies checks /tmp/remedies_checks.json
@@ -16,17 +16,14 @@ batch 2 and 6 on 2 s segments, with the categories at the peak, and the largest 
 card from the line through those two points (an estimate: the peak is nearly affine in batch).
 Then: what is live at the peak of final_checkpointed_bf16 and final_lean at batch 6 (the largest
 tensors, and the temporaries grouped by the op, shape and dtype that made them); both at batch 6
-with other scan chunk sizes; the CPU step time of
-seed_checkpointed vs seed (interleaved, one thread, median of `repeats`); torch's MemTracker
+with other scan chunk sizes; torch's MemTracker
 against predict_peak (unrounded, the original's fp32 step) on the checkpointed presets at a small
-shape. The two parts can run side by side; each saves after every piece. Tens of minutes on a
-laptop CPU (the seed's sequential scan dominates).
+shape. The two parts can run side by side; each saves after every piece. The CPU step times of
+the rungs are mbsnet.experiments.remedy_costs's (process CPU time, interleaved).
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from dataclasses import replace
 
 import torch
@@ -36,7 +33,7 @@ from mbsnet.memory import gpus
 from mbsnet.memory.predict import predict_peak, torch_memtracker_peak
 from mbsnet.model import build_model
 from mbsnet.results import save_result
-from mbsnet.step import StepSettings, make_optimizer, split_batch, train_step
+from mbsnet.step import StepSettings
 from mbsnet.units import GiB
 
 SECONDS = 2.0
@@ -93,34 +90,6 @@ def chunk_sweep(name="final_lean", batch=6, chunks=(64, 32, 16), log=print) -> d
     return out
 
 
-def cpu_step_times(names=("seed", "seed_checkpointed"), batch=1, seconds=0.5, repeats=3) -> dict:
-    """Real CPU training steps (the trainer's step), interleaved, one thread -> seconds per preset."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        setups = {}
-        for name in names:
-            torch.manual_seed(0)
-            cfg = presets.get(name)
-            model = build_model(cfg)
-            opt = make_optimizer(model, StepSettings())
-            wav = torch.randn(2, batch, int(seconds * cfg.sample_rate))
-            setups[name] = (model, opt, split_batch(wav[0], wav[1], cfg, StepSettings()))
-            train_step(model, opt, setups[name][2], StepSettings())          # warm-up step
-        times = {name: [] for name in names}
-        for _ in range(repeats):
-            for name in names:
-                model, opt, micro = setups[name]
-                start = time.perf_counter()
-                train_step(model, opt, micro, StepSettings())
-                times[name].append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    med = {name: statistics.median(t) for name, t in times.items()}
-    return {"batch": batch, "seconds": seconds, "threads": 1, "repeats": repeats, "times_s": times,
-            "median_s": med, "ratio_to_first": {n: med[n] / med[names[0]] for n in names}}
-
-
 def memtracker_check(names=("seed_checkpointed", "final_checkpointed", "final"), batch=1, seconds=0.1,
                      log=print) -> dict:
     out = {}
@@ -158,7 +127,7 @@ def run_peaks(out_path, names=PEAK_ORDER) -> dict:
 
 def run_checks(out_path) -> dict:
     """MemTracker agreement; what is live at final_checkpointed_bf16's and final_lean's peaks; their
-    scan chunk sizes (SWEEPS); CPU step times of checkpointing (seed) and of final_lean's changes."""
+    scan chunk sizes (SWEEPS). (CPU step times: mbsnet.experiments.remedy_costs.)"""
     result = {"memtracker": memtracker_check(("final_checkpointed", "seed_checkpointed", "final_lean"),
                                              seconds=0.02, log=_log)}
     save_result(out_path, result)
@@ -167,12 +136,6 @@ def run_checks(out_path) -> dict:
     for name, chunks in SWEEPS.items():
         result[f"{name}_chunk_sweep_b6"] = chunk_sweep(name, chunks=chunks, log=_log)
         save_result(out_path, result)
-    result["final_lean_cpu_step_time"] = cpu_step_times(("final_checkpointed_bf16", "final_lean"))
-    _log(str(result["final_lean_cpu_step_time"]["median_s"]))
-    save_result(out_path, result)
-    result["cpu_step_time"] = cpu_step_times()
-    _log(str(result["cpu_step_time"]["median_s"]))
-    save_result(out_path, result)
     return result
 
 
@@ -202,9 +165,6 @@ def merge(peaks_paths, checks_path, out_path, extra_paths=None) -> dict:
     if "final_lean" in rows:
         goals["final_lean_b6_le_1gib"] = rows["final_lean"]["peak_b6_bytes"] <= 1 * GiB
         goals["final_lean_b6_le_0.5gib"] = rows["final_lean"]["peak_b6_bytes"] <= 0.5 * GiB
-    if "cpu_step_time" in checks:
-        goals["seed_checkpointed_cpu_time_le_1.35x"] = \
-            checks["cpu_step_time"]["ratio_to_first"]["seed_checkpointed"] <= 1.35
     if extra_paths:
         for path in extra_paths.split(","):
             part = json.loads(open(path).read())
