@@ -61,9 +61,11 @@ CLAMP_RANGES = {"dt_B": (0.0, 1.0), "dt_A": (-10.0, 0.0), "A_bar": (None, 0.999)
 
 
 @torch.no_grad()
-def count_clamps(counter: dict, name: str, x: torch.Tensor) -> None:
+def count_clamps(counter: dict | None, name: str, x: torch.Tensor) -> None:
     """Add to counter[name] = [outside, total] x's elements outside CLAMP_RANGES[name] (a NaN
-    counts as outside: a clamp would not leave it in range either)."""
+    counts as outside: a clamp would not leave it in range either); nothing if counter is None."""
+    if counter is None:
+        return
     low, high = CLAMP_RANGES[name]
     inside = torch.ones_like(x, dtype=torch.bool)
     if low is not None:
@@ -100,28 +102,24 @@ def chunked_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     for s in range(0, l, chunk_size):
         dt, u_c, B_c, C_c = (x[:, s:s + chunk_size] for x in (delta, u, B, C))
         dt_A = dt.unsqueeze(-1) * A                                          # (b, T, d, n)
-        if counter is not None:
-            count_clamps(counter, "dt_B", dt)
-            count_clamps(counter, "dt_A", dt_A)
+        count_clamps(counter, "dt_B", dt)
+        count_clamps(counter, "dt_A", dt_A)
         dt_B = dt.clamp(0.0, 1.0) if clamps else dt
         if clamps:
             dt_A = dt_A.clamp(-10.0, 0.0)
         A_bar = torch.exp(dt_A)
-        if counter is not None:
-            count_clamps(counter, "A_bar", A_bar)
+        count_clamps(counter, "A_bar", A_bar)
         if clamps:
             A_bar = A_bar.clamp(max=0.999)
         Bu_bar = dt_B.unsqueeze(-1) * B_c.unsqueeze(2) * u_c.unsqueeze(-1)   # (b, T, d, n)
         for t in range(dt.shape[1]):
             h = A_bar[:, t] * h + Bu_bar[:, t]
-            if counter is not None:
-                count_clamps(counter, "h", h)
+            count_clamps(counter, "h", h)
             if clamps:
                 h = h.clamp(-100.0, 100.0)
             ys.append(torch.einsum("bdn,bn->bd", h, C_c[:, t]))
     y = torch.stack(ys, dim=1)                                               # (b, l, d)
-    if counter is not None:
-        count_clamps(counter, "y", y)
+    count_clamps(counter, "y", y)
     if clamps:
         y = y.clamp(-50.0, 50.0)
     return _finish(y, u, D, z)
