@@ -52,3 +52,21 @@ def test_memory_vs_time_draws_one_point_per_rung():
     assert drawn == {n: [list(p)] for n, p in points.items()}
     assert {line.get_color() for line in ax.get_lines() if line.get_label() in points} == \
         {preset_color(n) for n in points}
+
+
+def test_precision_runs_draws_one_line_per_run_coloured_by_precision():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mbsnet.plots.remedies import precision_runs
+
+    evals = lambda v: {"evals": [{"step": 0, "si_sdr_db": 1.0}, {"step": 50, "si_sdr_db": v}]}
+    runs = {"fp32_seed0": evals(5.0), "bf16_seed0": evals(5.1), "fp32_seed1": evals(4.9), "bf16_seed1": evals(5.2)}
+    ax = precision_runs(runs)
+    lines = ax.get_lines()
+    assert len(lines) == 4 and [l.get_ydata()[-1] for l in lines] == [5.0, 5.1, 4.9, 5.2]
+    assert lines[0].get_color() != lines[1].get_color() and lines[0].get_color() == lines[2].get_color()
+    assert lines[0].get_linestyle() != lines[2].get_linestyle()
+    plt.close(ax.figure)

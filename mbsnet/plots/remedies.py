@@ -28,3 +28,20 @@ def memory_vs_time(points: dict, usable_gib: float, budget_gib: float = 12.0, ba
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return style_axes(ax, xlabel=f"{time_label} (log scale)",
                       ylabel=f"predicted peak at batch {batch} (GiB, log scale)")
+
+
+def precision_runs(runs: dict, metric: str = "si_sdr_db", ax=None):
+    """runs: {"fp32_seed0": {"evals": [{"step", metric, ...}, ...]}, "bf16_seed0": ...} -> the held-out
+    metric against the training step, one line per run: colour by precision, line style by seed."""
+    ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
+    colors, styles = {"fp32": "C0", "bf16": "C3"}, ["-", "--", ":", "-."]
+    seeds = sorted({name.split("_seed")[1] for name in runs})
+    for name, run in runs.items():
+        precision, seed = name.split("_seed")
+        steps = [e["step"] for e in run["evals"]]
+        ax.plot(steps, [e[metric] for e in run["evals"]], color=colors.get(precision, "k"),
+                ls=styles[seeds.index(seed) % len(styles)], marker="o", ms=3,
+                label=f"{precision}, seed {seed}")
+    ax.legend(fontsize=8)
+    labels = {"si_sdr_db": "held-out SI-SDR (dB)", "loss": "held-out loss"}
+    return style_axes(ax, xlabel="training step", ylabel=labels.get(metric, metric))
