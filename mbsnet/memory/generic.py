@@ -253,6 +253,8 @@ def predict_training_peak(build, batch, loss, optimizer=None, precision: str = "
 def _reason(exc: BaseException, tracker: LiveMemoryTracker) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     first = text.split(". ")[0][:200]
+    if tracker.failed_op and first == str(tracker.failed_op):   # FakeTensor's errors say only the op
+        first = type(exc).__name__
     op = f"op {tracker.failed_op}" if tracker.failed_op else f"{type(exc).__name__}"
     where = f" in module '{tracker.module}'" if tracker.module else ""
     return f"{op}{where} failed ({first})"
