@@ -134,16 +134,24 @@ def run(steps: int = 200, seconds: float = 0.5, seeds=(0, 1), eval_every: int = 
     return result
 
 
-def summarize(result: dict) -> dict:
-    """At the last evaluation: bf16 - fp32 per seed, fp32 seed-to-seed spread; CPU time ratio."""
+def summarize(result: dict, last_evals: int = 3) -> dict:
+    """bf16 - fp32 per seed beside the fp32 seed-to-seed spread, for: the held-out loss and SI-SDR
+    averaged over the last `last_evals` evaluations (one evaluation is noisy early in training), and
+    the training loss averaged over the last quarter of the steps; the CPU time ratio."""
     runs, seeds = result["runs"], result["seeds"]
-    last = {k: r["evals"][-1] for k, r in runs.items()}
-    out = {"step": last[next(iter(last))]["step"]}
+    out = {"eval_steps": [e["step"] for e in runs[f"fp32_seed{seeds[0]}"]["evals"][-last_evals:]]}
+
+    def compare(value):           # value(run name) -> a number
+        diffs = [value(f"bf16_seed{s}") - value(f"fp32_seed{s}") for s in seeds]
+        fp32 = [value(f"fp32_seed{s}") for s in seeds]
+        return {"bf16_minus_fp32": diffs, "fp32_seed_spread": max(fp32) - min(fp32),
+                "within_seed_noise": max(abs(d) for d in diffs) <= max(fp32) - min(fp32)}
+
     for metric in ("loss", "si_sdr_db"):
-        diffs = [last[f"bf16_seed{s}"][metric] - last[f"fp32_seed{s}"][metric] for s in seeds]
-        fp32 = [last[f"fp32_seed{s}"][metric] for s in seeds]
-        out[metric] = {"bf16_minus_fp32": diffs, "fp32_seed_spread": max(fp32) - min(fp32),
-                       "within_seed_noise": max(abs(d) for d in diffs) <= max(fp32) - min(fp32)}
+        out[metric] = compare(lambda k: statistics.fmean(e[metric] for e in runs[k]["evals"][-last_evals:]))
+    quarter = max(1, len(runs[f"fp32_seed{seeds[0]}"]["rows"]) // 4)
+    out["train_loss_last_quarter"] = compare(lambda k: statistics.fmean(
+        r["loss"] for r in runs[k]["rows"][-quarter:] if r["loss"] is not None))
     med = {p: statistics.median(row["cpu_s"] for s in seeds for row in runs[f"{p}_seed{s}"]["rows"])
            for p in PRECISIONS}
     out["median_cpu_s"] = med
