@@ -37,8 +37,6 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
     results (same budget) whose quality runs are taken over, e.g. from a second process that ran part of the presets. With `resume`, quality
     runs already stored in `out` with the same budget are kept.
     """
-
-
     names = list(names or presets.names())
     for name in names:
         presets.get(name)
@@ -47,14 +45,7 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
     corpus_root = Path(proxy_corpus(budget, corpus_root, progress))
     previous = load(out) if resume and out is not None and Path(out).exists() else None
     groups = quality_groups(names)
-    runs: dict = {}
-    if previous and previous.get("budget") == budget.to_dict():
-        runs = {(r["preset"], r["seed"]): r for r in previous.get("runs", []) if still_valid(r, groups)}
-    for path in merge or ():
-        other = load(path)
-        if other.get("budget") != budget.to_dict():
-            raise InputError(f"{path} was run with another budget: {other.get('budget')}")
-        runs.update({(r["preset"], r["seed"]): r for r in other.get("runs", []) if still_valid(r, groups)})
+    runs = _stored_runs(previous, merge, budget, groups)
     result = {"budget": budget.to_dict(), "presets": names, "corpus": str(corpus_root),
               "memory_seconds": MEMORY_SECONDS, "gpu": GPU, "quality_groups": groups,
               "rows": {n: {"preset": n, "parent": presets.parent(n),
@@ -98,12 +89,8 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
         save()
         if memory:
             for name in tqdm(names, desc="predicted memory", disable=not progress):
-                kept = (previous or {}).get("rows", {}).get(name, {})
-                same = (previous or {}).get("memory_seconds") == MEMORY_SECONDS and \
-                    kept.get("parameters") == result["rows"][name]["parameters"] and \
-                    "max_batch_12gib" in kept and previous.get("gpu") == GPU
-                result["rows"][name].update({k: v for k, v in kept.items() if k.startswith(
-                    ("peak_", "max_batch", "usable", "affine", "gpu"))} if same else memory_columns(name))
+                kept = _kept_memory_columns(previous, name, result["rows"][name]["parameters"])
+                result["rows"][name].update(kept if kept is not None else memory_columns(name))
                 save()
                 collect([f for f in futures if f.done()])
         # Presets that share their quality runs but not their scan get a dedicated timing; the
@@ -126,18 +113,45 @@ def run_ladder(names=None, budget: ProxyBudget = ProxyBudget(), out=DEFAULT_OUT,
                 collect([future])
     fill_quality()
     for name, row in result["rows"].items():
-        if "quality" not in row and row.get("dedicated_step_seconds"):
-            row["step_seconds"] = statistics.median(row["dedicated_step_seconds"])
-            row["step_seconds_source"] = "dedicated timing (1 warm-up + 2 steps)"
-        if "quality" in row:
-            shared = row.get("quality_from") != name and "dedicated_step_seconds" in row
-            row["step_seconds"] = (statistics.median(row["dedicated_step_seconds"]) if shared
-                                   else row["quality"]["step_seconds_median"])
-            row["step_seconds_source"] = ("dedicated timing (1 warm-up + 2 steps)" if shared
-                                          else "median over the quality runs' steps")
+        _set_step_seconds(name, row)
     result["complete"] = all(_rows_complete(r) for r in result["rows"].values())
     save()
     return result
+
+
+def _stored_runs(previous, merge, budget: ProxyBudget, groups) -> dict:
+    """{(preset, seed): quality run} still valid from a resumed result and the `merge` files."""
+    def valid(result):
+        return {(r["preset"], r["seed"]): r for r in result.get("runs", []) if still_valid(r, groups)}
+
+    runs = valid(previous) if previous and previous.get("budget") == budget.to_dict() else {}
+    for path in merge or ():
+        other = load(path)
+        if other.get("budget") != budget.to_dict():
+            raise InputError(f"{path} was run with another budget: {other.get('budget')}")
+        runs.update(valid(other))
+    return runs
+
+
+def _kept_memory_columns(previous, name: str, parameters: int) -> dict | None:
+    """A resumed row's memory columns if they were predicted for the same model, shape and GPU."""
+    kept = (previous or {}).get("rows", {}).get(name, {})
+    same = (previous or {}).get("memory_seconds") == MEMORY_SECONDS and \
+        kept.get("parameters") == parameters and "max_batch_12gib" in kept and previous.get("gpu") == GPU
+    return {k: v for k, v in kept.items()
+            if k.startswith(("peak_", "max_batch", "usable", "affine", "gpu"))} if same else None
+
+
+def _set_step_seconds(name: str, row: dict) -> None:
+    """A row's step time: its quality runs' median, or its dedicated timing where it shares
+    another preset's quality runs (or has none)."""
+    dedicated = row.get("dedicated_step_seconds")
+    if "quality" in row and not (row.get("quality_from") != name and dedicated):
+        row["step_seconds"] = row["quality"]["step_seconds_median"]
+        row["step_seconds_source"] = "median over the quality runs' steps"
+    elif dedicated:
+        row["step_seconds"] = statistics.median(dedicated)
+        row["step_seconds_source"] = "dedicated timing (1 warm-up + 2 steps)"
 
 
 def load(path=DEFAULT_OUT) -> dict:
