@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from mbsnet.scan.compiled_kernels import (BLOCK_ROWS, KERNEL_STEPS, CompileUnavailable,
                                           run_kernel, unavailable_reason, warn_fallback)
-from mbsnet.scan.recompute import needs_grad, recompute_scan
+from mbsnet.scan.recompute import needs_grad, recompute_scan, save_for_recompute
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,9 +146,7 @@ class CompiledScan(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size):
         need_grad = any(ctx.needs_input_grad[:8])
         y, ckpt = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size, need_grad)
-        ctx.delta_softplus, ctx.chunk_size = delta_softplus, chunk_size
-        ctx.has = (D is not None, z is not None, delta_bias is not None)
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, ckpt)
+        save_for_recompute(ctx, (u, delta, A, B, C, D, z, delta_bias), delta_softplus, chunk_size, ckpt)
         return y
 
     @staticmethod

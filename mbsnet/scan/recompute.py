@@ -94,6 +94,15 @@ def needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+def save_for_recompute(ctx, inputs, delta_softplus: bool, chunk_size: int, starts) -> None:
+    """What a recomputing scan keeps for backward: its inputs (u, delta, A, B, C, D, z, delta_bias;
+    optional ones may be None), which optional ones were given, and the chunk-start states."""
+    _, _, _, _, _, D, z, delta_bias = inputs
+    ctx.delta_softplus, ctx.chunk_size = delta_softplus, chunk_size
+    ctx.has = (D is not None, z is not None, delta_bias is not None)
+    ctx.save_for_backward(*inputs, starts)
+
+
 class RecomputeScan(torch.autograd.Function):
     """y (b, l, d) = selective scan; saves inputs + chunk-start states, recomputes in backward."""
 
@@ -101,9 +110,7 @@ class RecomputeScan(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size):
         T = min(chunk_size, u.shape[1])
         y, starts_h = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, T, True)
-        ctx.delta_softplus, ctx.chunk_size = delta_softplus, T
-        ctx.has = (D is not None, z is not None, delta_bias is not None)
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, starts_h)
+        save_for_recompute(ctx, (u, delta, A, B, C, D, z, delta_bias), delta_softplus, T, starts_h)
         return y
 
     @staticmethod
