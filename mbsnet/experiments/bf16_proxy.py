@@ -134,12 +134,11 @@ def run(steps: int = 200, seconds: float = 0.5, seeds=(0, 1), eval_every: int = 
     return result
 
 
-def summarize(result: dict, last_evals: int = 3) -> dict:
-    """bf16 - fp32 per seed beside the fp32 seed-to-seed spread, for: the held-out loss and SI-SDR
-    averaged over the last `last_evals` evaluations (one evaluation is noisy early in training), and
-    the training loss averaged over the last quarter of the steps; the CPU time ratio."""
+def summarize(result: dict) -> dict:
+    """bf16 - fp32 per seed beside the fp32 seed-to-seed spread: the held-out loss and SI-SDR at
+    every evaluation after the first (`evals`) and at the last (`last`), and the training loss
+    averaged over the last quarter of the steps; the CPU time ratio."""
     runs, seeds = result["runs"], result["seeds"]
-    out = {"eval_steps": [e["step"] for e in runs[f"fp32_seed{seeds[0]}"]["evals"][-last_evals:]]}
 
     def compare(value):           # value(run name) -> a number
         diffs = [value(f"bf16_seed{s}") - value(f"fp32_seed{s}") for s in seeds]
@@ -147,8 +146,11 @@ def summarize(result: dict, last_evals: int = 3) -> dict:
         return {"bf16_minus_fp32": diffs, "fp32_seed_spread": max(fp32) - min(fp32),
                 "within_seed_noise": max(abs(d) for d in diffs) <= max(fp32) - min(fp32)}
 
-    for metric in ("loss", "si_sdr_db"):
-        out[metric] = compare(lambda k: statistics.fmean(e[metric] for e in runs[k]["evals"][-last_evals:]))
+    n_evals = len(runs[f"fp32_seed{seeds[0]}"]["evals"])
+    evals = [{"step": runs[f"fp32_seed{seeds[0]}"]["evals"][i]["step"],
+              **{m: compare(lambda k: runs[k]["evals"][i][m]) for m in ("loss", "si_sdr_db")}}
+             for i in range(1, n_evals)]
+    out = {"evals": evals, "last": evals[-1] if evals else None}
     quarter = max(1, len(runs[f"fp32_seed{seeds[0]}"]["rows"]) // 4)
     out["train_loss_last_quarter"] = compare(lambda k: statistics.fmean(
         r["loss"] for r in runs[k]["rows"][-quarter:] if r["loss"] is not None))
