@@ -469,3 +469,33 @@ assert cl["cost_ratio_clamps_to_no_clamps"] > 1
 # shortens the slowest-decaying states' memory and zeroes their gradient. The other four ranges are never
 # reached. The clamps' five extra passes cost CPU time (the ratio above, on a shared machine). The NaNs the authors report were not reproduced here: 100 short steps with the
 # trainer's clipping may be too gentle (longer segments, a higher learning rate or no clipping were not tried).
+
+# %% [markdown]
+# ## Can these predictions be trusted, and what do they cost?
+#
+# Every peak in this notebook is a prediction. Two checks stand behind them. torch's own `MemTracker`, run on the same
+# step with fake tensors, agrees with the predictor on the checkpointed presets (the fp32 step at batch 1: MemTracker
+# has no CUDA autocast; small shapes, since MemTracker takes minutes where the predictor takes seconds;
+# `results/remedies.json`). And the prediction itself is cheap: the CPU time of `predict_peak` for every preset of
+# the ladder and of this notebook, at batch 2 and 6 (`python -m mbsnet.experiments.remedy_costs predict
+# results/predict_times.json`, one process, stored):
+
+# %%
+pt = load_result("predict_times")
+checks = {f"{k} ({rem[k]['seconds']} s)": rem[k]["rows"] for k in rem if k.startswith("memtracker")}
+lines = ["| preset | segment | MemTracker | predicted | MemTracker over predicted |", "|---|---|---|---|---|"]
+for label, rows_ in checks.items():
+    for name, r in rows_.items():
+        lines.append(f"| {name} | {label.split('(')[1][:-1]} | {r['memtracker_bytes'] / 2**20:.2f} MiB | "
+                     f"{r['predict_peak_unrounded_bytes'] / 2**20:.2f} MiB | {r['relative_difference']:+.4%} |")
+display(Markdown("\n".join(lines)))
+slowest = max(pt["rows"], key=lambda n: max(v["cpu_s"] for v in pt["rows"][n].values()))
+display(Markdown(
+    f"The prediction takes at most **{pt['max_cpu_s']:.0f} s of CPU time** for any of the {len(pt['rows'])} "
+    f"presets (`{slowest}`: the seed's sequential scan is thousands of small ops, recomputed), and "
+    f"{sum(max(v['cpu_s'] for v in r.values()) < 5 for r in pt['rows'].values())} of them take under 5 s."))
+assert all(abs(r["relative_difference"]) <= 0.02 for rows_ in checks.values() for r in rows_.values())
+assert {"seed_checkpointed", "final_checkpointed", "final_lean"} <= {n for r in checks.values() for n in r}
+assert pt["max_cpu_s"] <= 30 and set(pt["rows"]) >= set(presets.remedy_names()) | set(presets.names())
+assert all(pt["rows"][n][f"b{b}"]["peak_gib"] == round(rows[n][f"peak_b{b}_gib"], 3)
+           for n in rows for b in (2, 6))       # the same predictions as results/remedies.json

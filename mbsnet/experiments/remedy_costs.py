@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs times results/remedies_times.json 0.25 3
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs peaks results/remedies_steps.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs predict results/predict_times.json
 
 `times`: real CPU training steps (the trainer's step, mbsnet.step.StepSettings()) of every rung
 in RUNGS, built side by side and timed interleaved (one rung after the other, `repeats` rounds,
@@ -16,6 +17,9 @@ rung's CPU time is its fp32 parent's (autocast applies on CUDA only).
 chunked_scan, recompute_scan at batch 1, recompute_scan at 2; results/remedies.json has the
 others at batch 2), and gradient accumulation (final at batch 6 vs
 batch 6 as 3 micro-batches of 2), with the categories at the peak. A few minutes on a laptop CPU.
+
+`predict`: what the prediction itself costs: the process CPU time of predict_peak (the trainer's
+step, 2 s segments) for every preset at batch 2 and 6, one after the other in one process.
 """
 from __future__ import annotations
 
@@ -120,6 +124,30 @@ def step_peaks(claim2=CLAIM2, accumulate_preset="final", seconds=2.0, log=print,
     return result
 
 
+def predict_times(names=None, batches=(2, 6), seconds=2.0, log=print, out_path=None) -> dict:
+    """{preset: {"b2": {"cpu_s", "peak_gib"}, ...}} for every preset (default: the ladder and the remedies)."""
+    from mbsnet.memory.predict import predict_peak
+    from mbsnet.step import StepSettings
+
+    names = list(names or [*presets.names(), *presets.remedy_names()])
+    result = {"step": StepSettings().to_dict(), "seconds": seconds, "clock": "process CPU time",
+              "rows": {}}
+    for name in names:
+        row = {}
+        for batch in batches:
+            start = time.process_time()
+            r = predict_peak(presets.get(name), batch, seconds, step=StepSettings())
+            row[f"b{batch}"] = {"cpu_s": round(time.process_time() - start, 2), "peak_gib": round(r.peak_gib, 3)}
+        result["rows"][name] = row
+        log(f"{name}: {row}")
+        if out_path:
+            save_result(out_path, result)
+    result["max_cpu_s"] = max(v["cpu_s"] for row in result["rows"].values() for v in row.values())
+    if out_path:
+        save_result(out_path, result)
+    return result
+
+
 if __name__ == "__main__":
     part, out = sys.argv[1], sys.argv[2]
     if part == "times":          # times OUT [seconds] [repeats]
@@ -128,5 +156,7 @@ if __name__ == "__main__":
         save_result(out, step_time_ratios(seconds=seconds, repeats=repeats))
     elif part == "peaks":
         step_peaks(out_path=out, log=lambda m: print(m, flush=True))
+    elif part == "predict":
+        predict_times(out_path=out, log=lambda m: print(m, flush=True))
     else:
-        raise SystemExit(f"error: unknown part {part!r} (times, peaks)")
+        raise SystemExit(f"error: unknown part {part!r} (times, peaks, predict)")
