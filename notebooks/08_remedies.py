@@ -272,7 +272,7 @@ from mbsnet.plots.remedies import precision_runs
 
 proxy = load_result("bf16_proxy")
 summary = summarize(proxy)
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+fig, axes = plt.subplots(2, 1, figsize=(6.8, 6.0), sharex=True)
 precision_runs(proxy["runs"], "si_sdr_db", ax=axes[0])
 precision_runs(proxy["runs"], "loss", ax=axes[1])
 fig.tight_layout()
