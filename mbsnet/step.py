@@ -174,7 +174,8 @@ class _NoTrace:
         pass
 
 
-def _loss(model, estimate, mb: MicroBatch, settings: StepSettings, loss_fn=None):
+def step_loss(model, estimate, mb: MicroBatch, settings: StepSettings, loss_fn=None):
+    """The loss train_step minimises for one micro-batch -> (loss, its terms)."""
     if loss_fn is not None:
         return loss_fn(estimate, mb.clean), {}
     if settings.loss == "spectral":
@@ -210,7 +211,7 @@ def train_step(model, optimizer, micro_batches, settings: StepSettings, *, lr: f
             with autocast_context(device_type, precision):
                 estimate = model(mb.noisy)
             trace.phase("loss", "(loss)")
-            loss, terms = _loss(model, estimate, mb, settings, loss_fn)
+            loss, terms = step_loss(model, estimate, mb, settings, loss_fn)
             if n > 1:
                 loss = loss / n
         del estimate

@@ -39,7 +39,7 @@ def held_out_scores(model, cfg, pairs, settings) -> dict:
     """Mean trainer's loss and SI-SDR (dB) of `model` on (clean, noisy) (1, s) pairs, fp32 forward."""
     from mbsnet.data.audio import istft
     from mbsnet.metrics import si_sdr
-    from mbsnet.step import _loss, split_batch
+    from mbsnet.step import split_batch, step_loss
 
     losses, sdrs = [], []
     model.eval()
@@ -47,7 +47,7 @@ def held_out_scores(model, cfg, pairs, settings) -> dict:
         for clean, noisy in pairs:
             (mb,) = split_batch(clean, noisy, cfg, settings)
             estimate = model(mb.noisy)
-            loss, _ = _loss(model, estimate, mb, settings)
+            loss, _ = step_loss(model, estimate, mb, settings)
             losses.append(float(loss))
             wav = istft(estimate, clean.shape[-1], cfg)
             sdrs.append(si_sdr(clean[0].numpy(), wav[0].numpy()))
