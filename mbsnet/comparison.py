@@ -37,7 +37,7 @@ from mbsnet.results import DATA_DIR, RESULTS_DIR
 from mbsnet.wiener import wiener_enhance
 
 TEST_SETS = ("synthetic", "arctic", "real", "voicebank")
-LABELS = {"synthetic": "synthetic test set (eSpeak voices and sentences held out from training)",
+LABELS = {"synthetic": "the corpus' test split (voices, sentences and noise recordings held out from training)",
           "arctic": "real speech: CMU ARCTIC + generated noise",
           "real": "real speech: held-out LibriSpeech speakers + held-out noise recordings",
           "voicebank": "VoiceBank-DEMAND test pairs (real speech, real noise)"}
@@ -97,46 +97,78 @@ def measure_rtf(enhance, clip=None) -> dict:
 def stored_anchors(test_set: str, evaluated: dict, names=None, results_dir=None) -> tuple[dict, dict]:
     """The anchors' stored scores on the files `evaluated` (a run_evaluation test set) scored.
 
+    Looks in results/anchors_<test set>.json, then results/anchors_<test set>_*.json (the same set
+    of another corpus or size, e.g. anchors_synthetic_v3.json): the first file scored on exactly
+    these files wins, else the first that holds them among more.
     -> ({name: {"summary", "params", "rtf", "source"}}, {name or "anchors": why not shown}).
     """
     names = tuple(anchor_registry.names() if names is None else names)
-    path = Path(results_dir or RESULTS_DIR) / f"anchors_{test_set}.json"
-    make = f"python -m mbsnet anchors --set {test_set} --out results/{path.name}"
-    if not path.exists():
-        return {}, {"anchors": f"no stored anchor scores ({path.name}): run `{make}` or pass --anchors live"}
-    stored = json.loads(path.read_text())
+    folder = Path(results_dir or RESULTS_DIR)
+    main = folder / f"anchors_{test_set}.json"
+    candidates = [main] * main.exists() + sorted(folder.glob(f"anchors_{test_set}_*.json"))
+    make = f"python -m mbsnet anchors --set {test_set} --out results/{main.name}"
+    if not candidates:
+        return {}, {"anchors": f"no stored anchor scores ({main.name}): run `{make}` or pass --anchors live"}
+    usable, first_reason = [], None
+    for path in candidates:
+        stored = json.loads(path.read_text())
+        exact, reason = _same_files(stored, evaluated, path.name, make)
+        if reason is None:
+            usable.append((not exact, path, stored, exact))
+        first_reason = first_reason or reason
+    if not usable:
+        return {}, {"anchors": first_reason}
+    _, path, stored, exact = min(usable, key=lambda u: u[0])      # stable: an exact match first
+    return _anchor_scores(stored, evaluated, names, path.name, exact, make)
+
+
+def _same_files(stored: dict, evaluated: dict, name: str, make: str) -> tuple[bool, str | None]:
+    """(stored scored exactly these files, None) or (False, why its files are not these)."""
     ids = [r["id"] for r in evaluated["rows"] if r["system"] == "noisy"]
     stored_ids = [r["id"] for r in stored["rows"] if r["system"] == "noisy"]
     exact = (stored["items_sha"] == evaluated["items_sha"] if "items_sha" in stored and "items_sha" in evaluated
              else stored_ids == ids)          # a result stored before items_sha: its ids, in order
     if not exact and not set(ids) <= set(stored_ids):
-        return {}, {"anchors": f"{path.name} scored other files (items_sha {stored.get('items_sha')}, "
-                               f"{len(stored_ids)} items; here {evaluated.get('items_sha')}, "
-                               f"{len(ids)}): rerun `{make}` or pass --anchors live"}
+        return False, (f"{name} scored other files (items_sha {stored.get('items_sha')}, {len(stored_ids)} "
+                       f"items; here {evaluated.get('items_sha')}, {len(ids)}): rerun `{make}` or pass "
+                       f"--anchors live")
+    worst = _noisy_max_diff(stored, evaluated)
+    off = [m for m in NOISY_TOLERANCE if worst[m] > NOISY_TOLERANCE[m]]
+    if off:
+        return False, (f"{name}: same ids but other audio (noisy-input {off[0]} differs by up to "
+                       f"{worst[off[0]]:.3g}): rerun `{make}` or pass --anchors live")
+    return exact, None
+
+
+def _noisy_max_diff(stored: dict, evaluated: dict) -> dict:
+    """{metric: the largest |stored - live| noisy-input score over the files both scored}."""
     live = {r["id"]: r for r in evaluated["rows"] if r["system"] == "noisy"}
     worst = {m: 0.0 for m in NOISY_TOLERANCE}
     for row in (r for r in stored["rows"] if r["system"] == "noisy" and r["id"] in live):
         for m in NOISY_TOLERANCE:
             if row.get(m) is not None and live[row["id"]].get(m) is not None:
                 worst[m] = max(worst[m], abs(row[m] - live[row["id"]][m]))
-    off = [m for m in NOISY_TOLERANCE if worst[m] > NOISY_TOLERANCE[m]]
-    if off:
-        return {}, {"anchors": f"{path.name}: same ids but other audio (noisy-input {off[0]} differs by up to "
-                               f"{worst[off[0]]:.3g}): rerun `{make}` or pass --anchors live"}
+    return worst
+
+
+def _anchor_scores(stored: dict, evaluated: dict, names, name: str, exact: bool, make: str) -> tuple[dict, dict]:
+    live = {r["id"] for r in evaluated["rows"] if r["system"] == "noisy"}
+    n_stored = sum(r["system"] == "noisy" for r in stored["rows"])
+    worst = _noisy_max_diff(stored, evaluated)
     when = stored["provenance"]["date"][:10], stored["provenance"]["git_commit"][:7]
     found, missing = {}, {}
-    for name in names:
-        if name not in stored.get("anchors", {}):
-            missing[name] = f"{name}: not in {path.name} (run `{make}` with its wheel installed)"
+    for anchor in names:
+        if anchor not in stored.get("anchors", {}):
+            missing[anchor] = f"{anchor}: not in {name} (run `{make}` with its wheel installed)"
             continue
-        info = stored["anchors"][name]
+        info = stored["anchors"][anchor]
         if exact:
-            summary, source = stored["summary"][name], f"{path.name} ({when[0]}, {when[1]})"
+            summary, source = stored["summary"][anchor], f"{name} ({when[0]}, {when[1]})"
         else:    # these files are a part of the stored ones: their means, from the stored per-file rows
-            summary = summarize([r for r in stored["rows"] if r["system"] == name and r["id"] in live])
-            source = f"{path.name} ({when[0]}, {when[1]}; {len(ids)} of its {len(stored_ids)} files)"
-        found[name] = {"summary": summary, "params": info["params"], "rtf": info.get("rtf"), "source": source,
-                       "noisy_max_diff": worst}
+            summary = summarize([r for r in stored["rows"] if r["system"] == anchor and r["id"] in live])
+            source = f"{name} ({when[0]}, {when[1]}; {len(live)} of its {n_stored} files)"
+        found[anchor] = {"summary": summary, "params": info["params"], "rtf": info.get("rtf"), "source": source,
+                         "noisy_max_diff": worst}
     return found, missing
 
 

@@ -105,7 +105,8 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
 
 
 def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
-    """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`)."""
+    """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`); corpus v3's also
+    carry speech_source (eSpeak or LibriSpeech), so scores can be split by the kind of voice."""
     ds = SyntheticPairs(root, split)
     count = len(ds) if n is None else min(n, len(ds))
     items = []
@@ -113,7 +114,8 @@ def synthetic_items(root=None, n: int | None = None, split: str = "test") -> lis
         clean, noisy = ds[i]
         record = ds.records[i]
         items.append({"id": record["id"], "clean": clean, "noisy": noisy, "noise": record["noise"],
-                      "snr_db": record["snr_db"]})
+                      "snr_db": record["snr_db"],
+                      **({"speech_source": record["speech_source"]} if "speech_source" in record else {})})
     return items
 
 
