@@ -91,14 +91,18 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    real_root, line = real_test_root(args.real_test, build=not args.no_real and "real" in args.sets,
-                                     progress=not args.json)
+    if args.no_real:        # not even a real split that data/corpus_v3 (or --data) already holds
+        real_root, line, sets = None, "real-speech test set: skipped (--no-real)", tuple(
+            s for s in args.sets if s != "real")
+    else:
+        real_root, line = real_test_root(args.real_test, build="real" in args.sets, progress=not args.json)
+        sets = args.sets
     if not args.json:
         print(line)
     result = run_comparison(args.checkpoint, anchors=args.anchors, rtf=not args.no_rtf, data_root=args.data,
                             n_test=args.n_test, tune_n=args.tune_n, progress=not args.json, n_arctic=args.n_arctic,
                             real_root=real_root, voicebank=args.voicebank, n_voicebank=args.n_voicebank,
-                            sets=args.sets)
+                            sets=sets)
     if args.out:
         save_result(args.out, result, command=_command(args))
     sets = [k for k in TEST_SETS if k in result]
