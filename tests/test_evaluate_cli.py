@@ -89,12 +89,12 @@ def _evaluated(noisy_pesq=(1.5, 2.0)):
             "summary": {"noisy": {"pesq": float(np.mean(noisy_pesq)), "stoi": 0.9, "si_sdr": 5.0}}}
 
 
-def _store(results_dir, evaluated, names=("gtcrn",)):
+def _store(results_dir, evaluated, names=("gtcrn",), name="anchors_arctic.json"):
     summary = {"noisy": evaluated["summary"]["noisy"], **{n: {"pesq": 2.5, "stoi": 0.95, "si_sdr": 12.0}
                                                            for n in names}}
     rows = evaluated["rows"] + [{"id": r["id"], "system": n, "pesq": 2.0 + i, "stoi": 0.9, "si_sdr": 12.0}
                                 for n in names for i, r in enumerate(evaluated["rows"])]
-    (results_dir / "anchors_arctic.json").write_text(json.dumps(
+    (results_dir / name).write_text(json.dumps(
         {"provenance": {"date": "2026-12-01T00:00:00+00:00", "git_commit": "abcdef0123"},
          "items_sha": evaluated["items_sha"], "n_items": 2, "rows": rows, "summary": summary,
          "anchors": {n: {"params": 1000, "rtf": 0.05} for n in names}}))
@@ -141,10 +141,29 @@ def test_voicebank_items_are_its_test_pairs_at_16k(tmp_path):
     assert [it["id"] for it in voicebank_items(tmp_path, 1)] == ["p232_001"]
 
 
+def test_stored_anchors_look_in_every_file_of_the_set_and_prefer_an_exact_match(tmp_path):
+    """anchors_<set>.json may hold another corpus' files; anchors_<set>_*.json are tried too."""
+    here, other_ids = _evaluated(), {**_evaluated(), "items_sha": "elsewhere"}
+    other_ids["rows"] = [{**r, "id": "o" + r["id"]} for r in other_ids["rows"]]
+    _store(tmp_path, other_ids)                                   # anchors_arctic.json: other files
+    found, missing = stored_anchors("arctic", here, results_dir=tmp_path)
+    assert found == {} and "scored other files" in missing["anchors"]
+    _store(tmp_path, here, name="anchors_arctic_v9.json")        # the same files, under another name
+    found, missing = stored_anchors("arctic", here, results_dir=tmp_path)
+    assert found["gtcrn"]["source"].startswith("anchors_arctic_v9.json (")
+    fewer = {**here, "items_sha": items_sha([{"id": "u1", "noisy": np.zeros(16_001)}]), "n_items": 1,
+             "rows": here["rows"][1:]}
+    _store(tmp_path, fewer, name="anchors_arctic_v8.json")       # exactly the one file: wins over v9's two
+    found, _ = stored_anchors("arctic", fewer, results_dir=tmp_path)
+    assert found["gtcrn"]["source"].startswith("anchors_arctic_v8.json (") and "of its" not in found["gtcrn"]["source"]
+
+
 def test_the_stored_anchor_scores_match_the_stored_evaluations_file_for_file():
-    """Notebook 13's table: every anchor's stored scores on the very files the model's were stored for."""
-    final, real = load_result("evaluation_final"), load_result("evaluation_real")
-    for test_set, evaluated in (("synthetic", final["synthetic"]), ("arctic", final["arctic"]), ("real", real["real"])):
+    """Notebook 13's table (the shipped model on corpus v3's test sets) and the synthetic-only model's
+    stored evaluations: every anchor's stored scores on the very files the model's were stored for."""
+    final, real, v3 = load_result("evaluation_final"), load_result("evaluation_real"), load_result("evaluation_v3_final")
+    for test_set, evaluated in (("synthetic", final["synthetic"]), ("arctic", final["arctic"]), ("real", real["real"]),
+                                *((k, v3[k]) for k in ("synthetic", "arctic", "real"))):
         found, missing = stored_anchors(test_set, evaluated)
         assert missing == {} and list(found) == list(anchor_names())
         n = len({r["id"] for r in evaluated["rows"]})

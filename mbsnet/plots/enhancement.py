@@ -10,7 +10,8 @@ import torch
 from mbsnet.data.audio import stft
 from mbsnet.plots import style_axes
 
-SYSTEM_COLORS = {"clean": "#2c3e50", "noisy": "#95a5a6", "wiener": "#e67e22", "model": "#1e8449"}
+SYSTEM_COLORS = {"clean": "#2c3e50", "noisy": "#95a5a6", "wiener": "#e67e22", "model": "#1e8449",
+                 "previous": "#a9dfbf"}
 
 
 def spectrogram(ax, wav, title: str = "", sample_rate: int = 16_000, vmin: float = -90.0):
@@ -115,7 +116,8 @@ def loss_comparison(logs: dict, smooth: int = 50, ax=None, colors: dict | None =
     return ax
 
 
-SYSTEM_LABELS = {"noisy": "noisy input", "wiener": "Wiener filter", "model": "model", "gtcrn": "GTCRN",
+SYSTEM_LABELS = {"noisy": "noisy input", "wiener": "Wiener filter", "model": "model",
+                 "previous": "previous model (eSpeak only)", "gtcrn": "GTCRN",
                  "deepfilternet3": "DeepFilterNet3", "rnnoise": "RNNoise"}
 ANCHOR_COLORS = {"gtcrn": "#2874a6", "deepfilternet3": "#7d3c98", "rnnoise": "#c0392b"}
 
@@ -142,7 +144,7 @@ def metric_bars(summaries: dict, metrics=("pesq", "stoi", "si_sdr"), systems=("n
         ax.margins(y=0.25 if wide else 0.18)
         style_axes(ax, None, None, labels[metric])
     handles, names = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside upper center", ncol=len(systems), fontsize=8, frameon=False)
+    fig.legend(handles, names, loc="outside upper center", ncol=min(len(systems), 4), fontsize=8, frameon=False)
     return fig
 
 
