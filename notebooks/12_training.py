@@ -123,7 +123,7 @@ plt.show()
 phases = {p: log["loss"][log["run_phase"] == p] for p in np.unique(log["run_phase"])}
 for p, loss in phases.items():
     print(f"phase {p:.0f} mean loss: first 50 steps {loss[:50].mean():.3f}, last 50 steps {loss[-50:].mean():.3f}")
-print("held-out evaluations during training (the first n test utterances of the phase's corpus),")
+print("held-out evaluations in training (the first n test items of the phase's corpus),")
 print("improvement over the noisy input:")
 for e in evals:
     print(f"  phase {e['run_phase']} step {e['step']:4d}, n = {e['eval']['n']:2d}: SI-SDR "

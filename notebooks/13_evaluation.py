@@ -114,8 +114,8 @@ for k, set_label in SETS.items():
                      "–" if rtf is None else f"{rtf:.3f}"])
 display(Markdown(markdown_table(["test set", "system", "PESQ", "STOI", "SI-SDR (dB)", "params", "RTF"], body)))
 load = result["systems"]["model"].get("load_average_1min")
-print(f"RTF: {result['provenance']['date'][:10]}, one thread each, 1-min load average {load:.1f} on 2 cores "
-      f"at the model's timing")
+print(f"RTF: {result['provenance']['date'][:10]}, one thread each, load average {load:.1f} on 2 cores "
+      "(1 min)")
 
 # %%
 from mbsnet.plots.enhancement import metric_bars
