@@ -482,7 +482,7 @@ assert (round(refs["arctic"]["wiener"]["pesq"], 2), round(f2["arctic"]["pesq"], 
 assert round(min(model[(n, 2)]["arctic"]["pesq"] for n in names_of), 2) == 1.76 and round(s2["arctic"]["pesq"], 2) == 1.84
 import json
 
-shipped = json.loads((CHECKPOINTS_DIR / "final" / "training.json").read_text())
+shipped = json.loads((CHECKPOINTS_DIR / "final_synthetic" / "training.json").read_text())   # its phases 1-2
 former = json.loads((CHECKPOINTS_DIR / "final_bidirectional" / "training.json").read_text())
 print("CPU minutes per phase (one thread, on a shared 2-core machine):")
 print("    bidirectional", [round(p["train_minutes"]) for p in former["phases"]],
