@@ -112,32 +112,33 @@ def stored_anchors(test_set: str, evaluated: dict, names=None, results_dir=None)
     usable, first_reason = [], None
     for path in candidates:
         stored = json.loads(path.read_text())
-        exact, reason = _same_files(stored, evaluated, path.name, make)
+        exact, worst, reason = _same_files(stored, evaluated, path.name, make)
         if reason is None:
-            usable.append((not exact, path, stored, exact))
+            usable.append((path, stored, exact, worst))
         first_reason = first_reason or reason
     if not usable:
         return {}, {"anchors": first_reason}
-    _, path, stored, exact = min(usable, key=lambda u: u[0])      # stable: an exact match first
-    return _anchor_scores(stored, evaluated, names, path.name, exact, make)
+    path, stored, exact, worst = min(usable, key=lambda u: not u[2])      # stable: an exact match first
+    return _anchor_scores(stored, evaluated, names, path.name, exact, worst, make)
 
 
-def _same_files(stored: dict, evaluated: dict, name: str, make: str) -> tuple[bool, str | None]:
-    """(stored scored exactly these files, None) or (False, why its files are not these)."""
+def _same_files(stored: dict, evaluated: dict, name: str, make: str) -> tuple[bool, dict, str | None]:
+    """(stored scored exactly these files, the noisy inputs' largest score differences, None), or
+    (False, {}, why its files are not these)."""
     ids = [r["id"] for r in evaluated["rows"] if r["system"] == "noisy"]
     stored_ids = [r["id"] for r in stored["rows"] if r["system"] == "noisy"]
     exact = (stored["items_sha"] == evaluated["items_sha"] if "items_sha" in stored and "items_sha" in evaluated
              else stored_ids == ids)          # a result stored before items_sha: its ids, in order
     if not exact and not set(ids) <= set(stored_ids):
-        return False, (f"{name} scored other files (items_sha {stored.get('items_sha')}, {len(stored_ids)} "
+        return False, {}, (f"{name} scored other files (items_sha {stored.get('items_sha')}, {len(stored_ids)} "
                        f"items; here {evaluated.get('items_sha')}, {len(ids)}): rerun `{make}` or pass "
                        f"--anchors live")
     worst = _noisy_max_diff(stored, evaluated)
     off = [m for m in NOISY_TOLERANCE if worst[m] > NOISY_TOLERANCE[m]]
     if off:
-        return False, (f"{name}: same ids but other audio (noisy-input {off[0]} differs by up to "
+        return False, {}, (f"{name}: same ids but other audio (noisy-input {off[0]} differs by up to "
                        f"{worst[off[0]]:.3g}): rerun `{make}` or pass --anchors live")
-    return exact, None
+    return exact, worst, None
 
 
 def _noisy_max_diff(stored: dict, evaluated: dict) -> dict:
@@ -151,10 +152,10 @@ def _noisy_max_diff(stored: dict, evaluated: dict) -> dict:
     return worst
 
 
-def _anchor_scores(stored: dict, evaluated: dict, names, name: str, exact: bool, make: str) -> tuple[dict, dict]:
+def _anchor_scores(stored: dict, evaluated: dict, names, name: str, exact: bool, worst: dict,
+                   make: str) -> tuple[dict, dict]:
     live = {r["id"] for r in evaluated["rows"] if r["system"] == "noisy"}
     n_stored = sum(r["system"] == "noisy" for r in stored["rows"])
-    worst = _noisy_max_diff(stored, evaluated)
     when = stored["provenance"]["date"][:10], stored["provenance"]["git_commit"][:7]
     found, missing = {}, {}
     for anchor in names:
