@@ -10,7 +10,10 @@
 synthetic corpus' test split (unseen sentences and voices, test SNRs) and the shipped CMU ARCTIC
 utterances mixed with every noise type (real recorded speech); with a corpus v3 (`real_root`, or
 `data_root` itself), its real-speech test set (held-out real speakers and real noise recordings,
-`real_items`); with a VoiceBank-DEMAND folder, its test pairs (`voicebank_items`). Each test set's
+`real_items`); with a VoiceBank-DEMAND folder, its test pairs (`voicebank_items`). On request
+(`sets` naming "validation"), a corpus v3's validation set: the second half of its test split
+(`validation_items`), for choosing between checkpoints without looking at the reported test sets,
+which then use at most the first half (`n_test`). Each test set's
 result carries `items_sha` (mbsnet.evaluate.items_sha), which is how stored scores of other
 systems (the anchors, mbsnet.comparison) are matched to the same files.
 """
@@ -26,6 +29,7 @@ from tqdm.auto import tqdm
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model, read_checkpoint
 from mbsnet.data.datasets import CorpusV3Pairs, SyntheticPairs, VoiceBankDEMAND
 from mbsnet.enhance import enhance_long, enhance_waveform
+from mbsnet.errors import InputError
 from mbsnet.metrics import METRICS, score_pair, summarize
 from mbsnet.results import RESULTS_DIR
 from mbsnet.wiener import tune_wiener, wiener_enhance
@@ -119,6 +123,22 @@ def synthetic_items(root=None, n: int | None = None, split: str = "test") -> lis
     return items
 
 
+def validation_items(root=None) -> list[dict]:
+    """Records as synthetic_items' of corpus v3's validation set: the second half of its test split
+    (items len//2 .. len-1; held-out voices and noise recordings, disjoint files from the first half).
+    InputError (one line) for a corpus that is not v3."""
+    ds = SyntheticPairs(root, "test")
+    if ds.manifest.get("version") != 3:
+        raise InputError(f"the validation set is the second half of a corpus v3's test split; {ds.root} holds "
+                         f"corpus version {ds.manifest.get('version')} (pass --data data/corpus_v3)")
+    return synthetic_items(root)[validation_start(len(ds)):]
+
+
+def validation_start(n_test_split: int) -> int:
+    """Index of the first validation item in a corpus v3 test split of `n_test_split` items."""
+    return n_test_split // 2
+
+
 def real_items(root=None, n: int | None = None) -> list[dict]:
     """Records {id, clean, noisy, noise, snr_db, speech_source, speaker} of corpus v3's real-speech
     test set (the first `n`); FileNotFoundError (one line) when it was built without the shared data."""
@@ -153,9 +173,16 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     real_root: a corpus v3 whose real-speech split to score (default: `data_root` when that is a
     corpus v3 with one); voicebank: a VoiceBank-DEMAND folder whose test pairs to score (the first
     `n_voicebank`). extra_systems: {name: enhance} scored beside them on every test set. sets: the
-    test sets to score (of those available; the Wiener knobs are tuned whichever are scored).
+    test sets to score (of those available; the Wiener knobs are tuned whichever are scored);
+    "validation" (never by default) needs the synthetic test, if scored too, to stop at its first half.
     """
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
+    if "validation" in sets:
+        validation = validation_items(data_root)
+        start = validation_start(len(SyntheticPairs(data_root, "test")))
+        if "synthetic" in sets and (n_test is None or n_test > start):
+            raise InputError(f"the validation set is items {start}.. of the test split: score the synthetic test "
+                             f"set with --n-test {start} or less beside it, or leave it out (--sets)")
     state = read_checkpoint(path)
     model = load_model(path)
     t0 = time.monotonic()
@@ -171,6 +198,8 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     if "arctic" in sets:
         result["arctic"] = evaluate_systems(model, synthetic_items(data_root, n_arctic, "arctic"), knobs,
                                             "ARCTIC mixtures", progress, extra)
+    if "validation" in sets:
+        result["validation"] = evaluate_systems(model, validation, knobs, "validation", progress, extra)
     if real_root is None and train.manifest.get("version") == 3 and train.manifest["splits"].get("real"):
         real_root = train.root
     if real_root is not None and "real" in sets:

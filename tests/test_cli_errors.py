@@ -150,6 +150,8 @@ CASES = {
         ("evaluate --voicebank {file} --out=", "--voicebank {file} is a file, not a folder"),
         ("evaluate --real-test {tmp}/no_corpus --out=", "--real-test: no corpus v3 at {tmp}/no_corpus"),
         ("evaluate --real-test {tmp} --no-real --out=", "--real-test and --no-real exclude each other"),
+        ("evaluate --sets validation --out=", "--sets validation needs --data DIR"),
+        ("evaluate --sets arctic,valid --out=", "--sets: expected test sets from"),
     ],
     "anchors": [
         ("anchors --no-rtf --names nope", "unknown anchor 'nope'; the anchors are gtcrn, deepfilternet3, rnnoise"),

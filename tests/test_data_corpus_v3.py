@@ -207,6 +207,32 @@ def test_datasets_and_evaluation_items(tiny):
     assert items[0]["speech_source"].startswith("librispeech")
 
 
+def test_the_validation_set_is_the_second_half_of_the_test_split_and_never_overlaps_the_reported_one(
+        tiny, tmp_path):
+    from dataclasses import replace
+
+    import torch
+
+    from mbsnet import build_model, presets
+    from mbsnet.checkpoint import atomic_save
+    from mbsnet.errors import InputError
+    from mbsnet.evaluate import run_evaluation, synthetic_items, validation_items
+
+    test_ids = [r["id"] for r in synthetic_items(tiny)]
+    assert [r["id"] for r in validation_items(tiny)] == test_ids[2:] and len(test_ids) == 4
+    config = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
+                     decoder_hidden=32)
+    ckpt = tmp_path / "tiny.pt"
+    atomic_save({"config": config.to_dict(), "model": build_model(config).state_dict()}, ckpt)
+    with pytest.raises(InputError, match="--n-test 2 or less"):
+        run_evaluation(ckpt, tiny, sets=("synthetic", "validation"), tune_n=1, progress=False)
+    result = run_evaluation(ckpt, tiny, n_test=2, sets=("synthetic", "validation"), tune_n=1, progress=False)
+    reported = {r["id"] for r in result["synthetic"]["rows"]}
+    chosen_by = {r["id"] for r in result["validation"]["rows"]}
+    assert len(reported) == len(chosen_by) == 2 and not reported & chosen_by
+    assert set(result["validation"]["summary"]) == {"noisy", "wiener", "model"}
+
+
 def test_without_shared_data_it_builds_from_espeak_and_says_what_is_missing_in_one_line(
         tmp_path, monkeypatch, capsys):
     empty = tmp_path / "nothing"

@@ -6,7 +6,8 @@ from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
 ANCHOR_MODES = ("stored", "live", "none")   # mbsnet.comparison.ANCHOR_MODES (it loads torch)
-SETS = ("synthetic", "arctic", "real", "voicebank")   # mbsnet.comparison.TEST_SETS
+SETS = ("synthetic", "arctic", "real", "voicebank", "validation")   # mbsnet.comparison.TEST_SETS
+DEFAULT_SETS = SETS[:4]   # the validation set only on request
 
 
 def _sets(text: str) -> tuple[str, ...]:
@@ -28,8 +29,9 @@ def add_arguments(parser) -> None:
                         help="corpus v3 whose real-speech test split to score (default: data/corpus_v3 if it has "
                              "one, else data/real_test, made from ../shared/data when that exists)")
     parser.add_argument("--no-real", action="store_true", help="skip the real-speech test set")
-    parser.add_argument("--sets", type=_sets, default=SETS, metavar="A,B",
-                        help="only these test sets (default: all that are available: %(default)s)")
+    parser.add_argument("--sets", type=_sets, default=DEFAULT_SETS, metavar="A,B",
+                        help="only these test sets (default: all that are available: %(default)s; 'validation', "
+                             "the second half of corpus v3's test split, for choosing checkpoints, on request)")
     parser.add_argument("--voicebank", default=None, metavar="DIR",
                         help="a VoiceBank-DEMAND folder: score its test pairs too")
     parser.add_argument("--n-voicebank", type=positive_int, default=None,
@@ -59,7 +61,7 @@ def _command(args) -> str:
     parts += [] if args.tune_n == 16 else ["--tune-n", str(args.tune_n)]
     parts += [] if args.anchors == "stored" else ["--anchors", args.anchors]
     parts += [f for f, on in (("--no-real", args.no_real), ("--no-rtf", args.no_rtf)) if on]
-    parts += [] if args.sets == SETS else ["--sets", ",".join(args.sets)]
+    parts += [] if args.sets == DEFAULT_SETS else ["--sets", ",".join(args.sets)]
     parts += ["--threads", str(args.threads)] if args.threads else []
     return " ".join(parts + ["--out", args.out])
 
@@ -75,6 +77,8 @@ def run(args) -> int:
         from mbsnet.cli.anchors import check_real_corpus
 
         check_real_corpus(args.real_test, "--real-test")
+    if "validation" in args.sets and args.data is None:
+        raise UsageError("--sets validation needs --data DIR, a corpus v3 (its test split's second half)")
     if args.voicebank is not None:
         check_folder(args.voicebank, "--voicebank")
     elif args.n_voicebank is not None:
