@@ -3,10 +3,13 @@
 Every method runs the same function, y = selective_scan(u, delta, A, B, C, D, z, delta_bias,
 delta_softplus=True), forward + backward, interleaved round-robin so that all methods see the same
 machine load; the table reports medians, ratios to "recompute" and speedups over "mambapy". Each
-method's first forward + backward is timed on its own ("first_seconds"; for "compiled" it includes
+method's first forward + backward is timed on its own (wall time, "first_seconds"; for "compiled" it includes
 compiling the kernels, also reported as "compile_seconds") and never enters the medians; its output
 and gradients are compared with the float64 recompute scan ("max_rel_error": the largest
 max|x - x64| / max|x64| over y and the eight gradients).
+The clock ("clock" in the result): on the CPU with one torch thread, the process' CPU time
+(time.process_time), which other jobs on a shared machine do not inflate the way they inflate wall
+time; else (several threads, CUDA) wall time.
 The peer "mambapy" is the pure-PyTorch Blelloch scan of PyPI `mambapy` (alxndrTL/mamba.py), fed the
 (b, l, d, n) tensors exp(dt*A) and dt*B*u built as its own selective_scan does (timed too).
 """
@@ -54,17 +57,26 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _forward_backward(fn, inputs, grad_out, keep=False):
-    """Seconds of one forward + backward; with keep, also (y, the inputs' gradients)."""
+def clock_for(device) -> tuple[str, object]:
+    """(name, function) of the clock the benchmark reads on `device` (see the module docstring)."""
+    if torch.device(device).type == "cpu" and torch.get_num_threads() == 1:
+        return "process CPU time", time.process_time
+    return "wall time", time.perf_counter
+
+
+def _forward_backward(fn, inputs, grad_out, keep=False, clock=None):
+    """Seconds of one forward + backward (on `clock`, default clock_for's); with keep, also
+    (y, the inputs' gradients)."""
     for v in inputs.values():
         v.grad = None
     device = grad_out.device
+    clock = clock or clock_for(device)[1]
     _synchronize(device)
-    t0 = time.perf_counter()
+    t0 = clock()
     y = fn(**inputs)
     y.backward(grad_out)
     _synchronize(device)                  # CUDA runs asynchronously: wait before reading the clock
-    seconds = time.perf_counter() - t0
+    seconds = clock() - t0
     if not keep:
         return seconds
     return seconds, [y.detach()] + [inputs[k].grad for k in sorted(inputs)]
@@ -99,7 +111,8 @@ def bench_shape(shape: ScanShape, methods, repeats: int = 5, chunk_size: int = 6
     first, compiled, errors = {}, {}, {}
     for m in methods:
         before = compiled_kernels.compile_seconds()
-        first[m], got = _forward_backward(fns[m], inputs, grad_out, keep=True)
+        # wall time: compilation runs partly in worker processes, outside this process' CPU time
+        first[m], got = _forward_backward(fns[m], inputs, grad_out, keep=True, clock=time.perf_counter)
         compiled[m] = {k: v for k, v in compiled_kernels.compile_seconds().items() if k not in before}
         if check:
             errors[m] = _max_rel_error(got, ref)
@@ -115,7 +128,8 @@ def bench_shape(shape: ScanShape, methods, repeats: int = 5, chunk_size: int = 6
     input_bytes = sum(v.numel() * v.element_size() for v in inputs.values())
     # recompute's transient working set: four (T, b, d, n) float32 buffers during backward
     scratch = 4 * 4 * shape.b * min(chunk_size, shape.l) * shape.d * shape.n
-    out = {"shape": asdict(shape), "input_bytes": input_bytes, "state_bytes": shape.state_bytes,
+    out = {"shape": asdict(shape), "clock": clock_for(device)[0], "input_bytes": input_bytes,
+           "state_bytes": shape.state_bytes,
            "recompute_scratch_bytes": scratch, "methods": {}}
     for m in methods:
         r = out["methods"][m] = {"seconds": statistics.median(times[m]), "runs": times[m],
