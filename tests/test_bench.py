@@ -47,3 +47,19 @@ def test_cli_arguments():
         parser.parse_args(["memory"])
     with pytest.raises(ValueError, match="unknown method"):
         bench.scan_function("fast")
+
+
+def test_one_cpu_thread_is_timed_in_process_cpu_time_and_the_clock_is_recorded():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert bench.clock_for("cpu")[0] == "process CPU time"
+        case = bench.bench_shape(ScanShape("tiny", 2, 20, 4, 3), ["recompute"], repeats=1, chunk_size=8,
+                                 warmup=0, check=False)
+        assert case["clock"] == "process CPU time"
+        if threads > 1:
+            torch.set_num_threads(2)
+            assert bench.clock_for("cpu")[0] == "wall time"
+        assert bench.clock_for("cuda")[0] == "wall time"
+    finally:
+        torch.set_num_threads(threads)
