@@ -3,6 +3,7 @@
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs times results/remedies_times.json 0.25 3
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs peaks results/remedies_steps.json
     PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs predict results/predict_times.json
+    PYTHONPATH=$PWD python -m mbsnet.experiments.remedy_costs scan results/step_scan_cpu.json 2.0 5
 
 `times`: real CPU training steps (the trainer's step, mbsnet.step.StepSettings()) of every rung
 in RUNGS, built side by side and timed interleaved (one rung after the other, `repeats` rounds,
@@ -17,6 +18,10 @@ rung's CPU time is its fp32 parent's (autocast applies on CUDA only).
 chunked_scan, recompute_scan at batch 1, recompute_scan at 2; results/remedies.json has the
 others at batch 2), and gradient accumulation (final at batch 6 vs
 batch 6 as 3 micro-batches of 2), with the categories at the peak. A few minutes on a laptop CPU.
+
+`scan`: the `final` training step (batch 2, 2 s segments) with its default scan ("recompute") beside the
+same model with scan_method="compiled" (mbsnet.scan.compiled), timed as `times` does; "final_compiled"'s
+warm-up step includes compiling the scan's kernels (or loading them from torch's cache).
 
 `predict`: what the prediction itself costs: the process CPU time of predict_peak (the trainer's
 step, 2 s segments) for every preset at batch 2 and 6, one after the other in one process.
@@ -154,9 +159,16 @@ if __name__ == "__main__":
         seconds, repeats = (float(sys.argv[3]) if len(sys.argv) > 3 else 1.0,
                             int(sys.argv[4]) if len(sys.argv) > 4 else 5)
         save_result(out, step_time_ratios(seconds=seconds, repeats=repeats))
+    elif part == "scan":         # scan OUT [seconds] [repeats]
+        from dataclasses import replace
+        final = presets.get("final")
+        seconds, repeats = (float(sys.argv[3]) if len(sys.argv) > 3 else 2.0,
+                            int(sys.argv[4]) if len(sys.argv) > 4 else 5)
+        save_result(out, step_time_ratios(("final", "final_compiled"), batch=2, seconds=seconds, repeats=repeats,
+                                          cfgs={"final_compiled": replace(final, scan_method="compiled")}))
     elif part == "peaks":
         step_peaks(out_path=out, log=lambda m: print(m, flush=True))
     elif part == "predict":
         predict_times(out_path=out, log=lambda m: print(m, flush=True))
     else:
-        raise SystemExit(f"error: unknown part {part!r} (times, peaks, predict)")
+        raise SystemExit(f"error: unknown part {part!r} (times, peaks, predict, scan)")
