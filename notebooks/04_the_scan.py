@@ -294,8 +294,8 @@ display(Markdown(
 step_runs = load_result("step_scan_cpu")
 step_median = step_runs["median_s"]
 step_speedup = step_median["final"] / step_median["final_compiled"]
-print(f"{step_runs['clock']}; batch {step_runs['batch']} x {step_runs['seconds']} s, "
-      f"{step_runs['repeats']} rounds; commit {step_runs['provenance']['git_commit'][:12]}")
+print(f"{step_runs['clock'].split(' (')[0]}, {step_runs['threads']} thread; batch {step_runs['batch']} x "
+      f"{step_runs['seconds']} s, {step_runs['repeats']} rounds; commit {step_runs['provenance']['git_commit'][:7]}")
 for name, label in (("final", "recompute (default)"), ("final_compiled", "compiled")):
     print(f"  {label:<20} median {step_median[name]:5.2f} s   runs "
           + " ".join(f"{t:.2f}" for t in step_runs["times_s"][name]))
