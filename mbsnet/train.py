@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 from mbsnet import distributed
 from mbsnet.checkpoint import CheckpointError, atomic_save, read_checkpoint, set_rng_states, training_state
 from mbsnet.config import MBSNetConfig
+from mbsnet.data.augment import remix_at_snr
 from mbsnet.data.datasets import random_crop
 from mbsnet.evaluate import evaluate_model
 from mbsnet.errors import InputError
@@ -85,6 +86,8 @@ class TrainSettings:
     weights: LossWeights = field(default_factory=LossWeights)
     precision: str | None = None    # None: the config's; bf16 / fp16 autocast on CUDA only
     accumulate: int = 1             # micro-batches per step (batch_size must be a multiple)
+    remix_snr_db: tuple | None = None   # (lo, hi): with remix_prob, a pair is remixed at an SNR ~ U(lo, hi)
+    remix_prob: float = 0.0
 
     def __post_init__(self):
         for name in ("steps", "batch_size"):
@@ -95,6 +98,11 @@ class TrainSettings:
         if not self.lr > 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
         self.step_settings().micro_batch(self.batch_size)       # checks precision, accumulate
+        if not 0 <= self.remix_prob <= 1:
+            raise InputError(f"remix_prob must be in [0, 1], got {self.remix_prob}")
+        if self.remix_prob and (self.remix_snr_db is None or len(self.remix_snr_db) != 2
+                                or not self.remix_snr_db[0] <= self.remix_snr_db[1]):
+            raise InputError(f"remix_prob > 0 needs remix_snr_db = (lo, hi) with lo <= hi, got {self.remix_snr_db}")
 
     def step_settings(self) -> StepSettings:
         """The StepSettings of each step (mbsnet.step.train_step)."""
@@ -119,6 +127,8 @@ class TrainSettings:
         d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
         d["weights"] = LossWeights(**d["weights"])
         d["betas"] = tuple(d["betas"])
+        if d.get("remix_snr_db") is not None:
+            d["remix_snr_db"] = tuple(d["remix_snr_db"])
         return cls(**d)
 
 
@@ -133,13 +143,21 @@ def learning_rate(step: int, s: TrainSettings) -> float:
 def make_batch(dataset, step: int, s: TrainSettings, sample_rate: int = 16_000):
     """The batch of `step`: random items and crops from an RNG seeded by (seed, step).
 
+    With s.remix_prob > 0, each crop is, with that probability, remixed at an SNR drawn uniformly
+    from s.remix_snr_db (mbsnet.data.augment.remix_at_snr), e.g. to show the model the cleaner
+    inputs a test set has beyond the corpus' training SNRs; the draws come after all the crops', so
+    the items and crops are those of the same step without remixing.
     -> clean, noisy (b, segment) float32 tensors, each pair scaled by 1 / RMS(noisy).
     """
     rng = np.random.default_rng([s.seed, step])
     length = int(round(s.segment_seconds * sample_rate))
+    pairs = [random_crop(rng, *dataset[int(i)], length) for i in rng.integers(len(dataset), size=s.batch_size)]
+    if s.remix_prob:
+        remix = rng.random(len(pairs)) < s.remix_prob
+        snrs = rng.uniform(*s.remix_snr_db, size=len(pairs))
+        pairs = [(c, remix_at_snr(c, n, snr) if r else n) for (c, n), r, snr in zip(pairs, remix, snrs)]
     cleans, noisys = [], []
-    for i in rng.integers(len(dataset), size=s.batch_size):
-        clean, noisy = random_crop(rng, *dataset[int(i)], length)
+    for clean, noisy in pairs:
         scale = 1.0 / max(float(np.sqrt(np.mean(noisy ** 2))), 1e-4)
         cleans.append(clean * scale)
         noisys.append(noisy * scale)
@@ -234,7 +252,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         if ckpt_path is None or not ckpt_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
         state = read_checkpoint(ckpt_path)
-        runtime = ("activation_checkpointing", "precision")     # change no weight: may differ
+        # change no weight (the scan methods compute the same function): may differ
+        runtime = ("activation_checkpointing", "precision", "scan_method")
         if {k: v for k, v in state["config"].items() if k not in runtime} != \
                 {k: v for k, v in cfg.to_dict().items() if k not in runtime}:
             raise CheckpointError(f"--resume: {ckpt_path} was trained with a different config "

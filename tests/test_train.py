@@ -250,3 +250,44 @@ def test_export_of_a_warm_started_run_appends_a_phase(tmp_path):
     evals = [json.loads(line) for line in (ship / "eval_log.jsonl").read_text().splitlines()]
     assert [(e["run_phase"], e["step"]) for e in evals] == [(1, 3), (2, 5)]
     assert same_weights(load_model(weights), model)
+
+
+def test_remixing_sets_the_drawn_snr_and_leaves_items_and_crops_as_without_it():
+    from mbsnet.data.augment import remix_at_snr
+    from mbsnet.train import TrainSettings, make_batch
+
+    rng = np.random.default_rng(3)
+    pairs = []
+    for _ in range(6):
+        clean = rng.standard_normal(16_000).astype(np.float32) * 0.1
+        pairs.append((clean, clean + rng.standard_normal(16_000).astype(np.float32) * 0.1))   # 0 dB
+    plain = TrainSettings(steps=10, batch_size=4, segment_seconds=0.5)
+    remixed = TrainSettings(steps=10, batch_size=4, segment_seconds=0.5, remix_snr_db=(15.0, 30.0), remix_prob=1.0)
+    clean_a, noisy_a = make_batch(pairs, 7, plain)
+    clean_b, noisy_b = make_batch(pairs, 7, remixed)
+    assert torch.allclose(clean_a / clean_a.std(1, keepdim=True), clean_b / clean_b.std(1, keepdim=True), atol=1e-5)
+    snr = lambda c, n: 10 * torch.log10((c ** 2).sum(1) / ((n - c) ** 2).sum(1))
+    assert torch.all(snr(clean_a, noisy_a).abs() < 1.0)                       # the stored pairs, ~0 dB
+    assert torch.all((snr(clean_b, noisy_b) > 15 - 1e-3) & (snr(clean_b, noisy_b) < 30 + 1e-3))
+    half = TrainSettings(steps=10, batch_size=4, segment_seconds=0.5, remix_snr_db=(20.0, 20.0), remix_prob=0.5)
+    assert torch.equal(make_batch(pairs, 7, half)[0], make_batch(pairs, 7, half)[0])     # deterministic
+    silent = np.zeros(800, np.float32)
+    assert np.array_equal(remix_at_snr(silent, silent + 0.1, 20.0), silent + 0.1)        # no SNR to set
+    assert TrainSettings.from_dict(remixed.to_dict()) == remixed
+    with pytest.raises(ValueError, match="remix_prob"):
+        TrainSettings(remix_prob=0.5)
+
+
+def test_train_flags_for_the_scan_and_remixing_reach_the_config_and_settings():
+    import argparse
+
+    from mbsnet.cli import train as train_cli
+
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    args = parser.parse_args(["--out", "x", "--scan", "compiled", "--remix-snr", "15,30", "--remix-prob", "0.3"])
+    cfg, settings = train_cli.settings_from_args(args)
+    assert cfg.scan_method == "compiled" and presets.get("final").scan_method == "recompute"
+    assert settings.remix_snr_db == (15.0, 30.0) and settings.remix_prob == 0.3
+    cfg, settings = train_cli.settings_from_args(parser.parse_args(["--out", "x"]))
+    assert cfg == presets.get("final") and settings.remix_prob == 0.0 and settings.remix_snr_db is None

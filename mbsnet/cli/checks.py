@@ -64,6 +64,28 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
+def snr_range(text: str) -> tuple[float, float]:
+    """argparse type: 'LO,HI' in dB with LO <= HI."""
+    parts = text.split(",")
+    try:
+        lo, hi = (float(x) for x in parts)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI in dB (e.g. 15,30), got {text!r}") from None
+    if lo > hi:
+        raise argparse.ArgumentTypeError(f"LO must be <= HI, got {text!r}")
+    return lo, hi
+
+
 def preset_name(text: str) -> str:
     """argparse type: the name of a preset (mbsnet.presets.names())."""
     try:

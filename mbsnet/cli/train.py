@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mbsnet import presets
 from mbsnet.cli.checks import (UsageError, check_folder, check_input_file, check_output_dir, check_segment,
-                               non_negative_float, non_negative_int, positive_float, positive_int, preset_name)
+                               non_negative_float, non_negative_int, positive_float, positive_int, preset_name,
+                               probability, snr_range)
 
 
 def add_arguments(parser) -> None:
@@ -46,6 +47,13 @@ def add_arguments(parser) -> None:
                         help="activation checkpointing (default: the preset's)")
     parser.add_argument("--phase-weight", type=non_negative_float, default=0.0)
     parser.add_argument("--time-weight", type=non_negative_float, default=0.0)
+    parser.add_argument("--scan", default=None, choices=("recompute", "compiled"),
+                        help="the selective scan's method (default: the preset's); 'compiled' runs the same "
+                             "function with torch.compile'd kernels, ~1.4x faster a step on a CPU")
+    parser.add_argument("--remix-snr", type=snr_range, default=None, metavar="LO,HI",
+                        help="with --remix-prob: remix a training crop at an SNR drawn from [LO, HI] dB")
+    parser.add_argument("--remix-prob", type=probability, default=0.0,
+                        help="share of training crops remixed at a --remix-snr SNR (default 0)")
 
 
 def settings_from_args(args):
@@ -59,10 +67,13 @@ def settings_from_args(args):
     cfg = presets.get(args.preset)
     if args.checkpointing is not None:
         cfg = replace(cfg, activation_checkpointing=args.checkpointing)
+    if getattr(args, "scan", None) is not None:
+        cfg = replace(cfg, scan_method=args.scan)
     weights = LossWeights(phase=args.phase_weight, time=args.time_weight)
     return cfg, TrainSettings(steps=args.steps, batch_size=args.batch, segment_seconds=args.segment_seconds,
                               seed=args.seed, lr=args.lr, weights=weights, precision=args.precision,
-                              accumulate=args.accumulate)
+                              accumulate=args.accumulate, remix_snr_db=getattr(args, "remix_snr", None),
+                              remix_prob=getattr(args, "remix_prob", 0.0))
 
 
 def run(args) -> int:
@@ -71,6 +82,8 @@ def run(args) -> int:
     if args.batch % args.accumulate:
         raise UsageError(f"--batch ({args.batch}) must be a multiple of --accumulate ({args.accumulate})")
     check_output_dir(args.out)
+    if args.remix_prob and args.remix_snr is None:
+        raise UsageError("--remix-prob needs --remix-snr LO,HI")
     if args.resume:
         check_input_file(Path(args.out) / "checkpoint.pt", "--resume: checkpoint")
     if args.init:

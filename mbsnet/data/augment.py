@@ -192,3 +192,20 @@ def render(rng, speech: np.ndarray, crop: tuple[int, int], noise_fn, snr_db: flo
     return {"clean": (target * gain).astype(np.float32), "noisy": (noisy * gain).astype(np.float32),
             "speech": (rev * gain).astype(np.float32), "noise": (noise * gain).astype(np.float32),
             "info": info}
+
+
+def remix_at_snr(clean: np.ndarray, noisy: np.ndarray, snr_db: float, min_rms: float = 1e-4) -> np.ndarray:
+    """The same pair at another SNR: clean + g * (noisy - clean), g setting clean / noise power to
+    `snr_db` over these samples. clean, noisy (s,) -> noisy' (s,) float32. Left as it is (a copy) when
+    the clean part or the noise part is below `min_rms` (a silent crop has no SNR to set).
+
+    Training-time augmentation of a stored pair (mbsnet.train.make_batch): the noise is what the
+    input adds to the target, so a clipped input's clipping error scales with it.
+    """
+    clean = np.asarray(clean, dtype=np.float64)
+    noise = np.asarray(noisy, dtype=np.float64) - clean
+    p_clean, p_noise = float(np.mean(clean ** 2)), float(np.mean(noise ** 2))
+    if p_clean < min_rms ** 2 or p_noise < min_rms ** 2:
+        return np.array(noisy, dtype=np.float32)
+    gain = np.sqrt(p_clean / (p_noise * 10 ** (snr_db / 10)))
+    return (clean + gain * noise).astype(np.float32)
