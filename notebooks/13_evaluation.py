@@ -304,8 +304,10 @@ display(Markdown(
 # %% [markdown]
 # The model spent 1350 steps (90 minutes of audio, a fifth of one pass over corpus v3's training split) on real
 # data, on one CPU thread; the real-speech gap to the Wiener filter is a few hundredths of PESQ and a tenth of a dB,
-# the gap to the anchors a few tenths of PESQ. More steps at the low learning rate of the run's end, a validation
-# split to pick snapshots by, and more varied real noise (four of the fifteen recordings are held out for testing,
-# so training hears eleven) are the next levers. The issue's VoiceBank-DEMAND goals (PESQ ≥ 2.26 on 20 real test
+# the gap to the anchors a few tenths of PESQ. Notebook 12 tried more steps at a low learning rate (no gain, judged
+# on a validation set apart from the test sets) and split the gap by SNR: the model falls behind the Wiener filter
+# on the cleanest inputs, at and beyond the edge of its training SNRs. Training crops remixed at cleaner SNRs (a
+# run in progress) and more varied real noise (four of the fifteen recordings are held out for testing, so
+# training hears eleven) are the next levers. The issue's VoiceBank-DEMAND goals (PESQ ≥ 2.26 on 20 real test
 # pairs) are not measured here: the dataset is not on this machine; `python -m mbsnet evaluate --voicebank DIR`
 # scores it wherever it is.
