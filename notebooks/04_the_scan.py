@@ -266,9 +266,9 @@ for m in ("compiled", "recompute", "mambapy"):
     lines.append(f"| {m} | {r['seconds']:.2f} | {r['first_seconds']:.1f} | {r['saved_bytes'] / MiB:.1f} "
                  f"| {r['max_rel_error']:.1e} | {runs['mambapy']['seconds'] / r['seconds']:.1f}× |")
 display(Markdown("\n".join(lines)))
-print(f"commit {comp['provenance']['git_commit'][:12]}, {comp['provenance']['date'][:10]}; "
-      f"clock: {case.get('clock', 'wall time')}; compile s:",
-      ", ".join(f"{k.split()[0]} {v:.0f}" for k, v in runs["compiled"]["compile_seconds"].items()))
+print(f"commit {comp['provenance']['git_commit'][:7]}, {comp['provenance']['date'][:10]}; "
+      f"clock: {case.get('clock', 'wall time')}")
+print("compile s:", ", ".join(f"{k.split()[0]} {v:.0f}" for k, v in runs["compiled"]["compile_seconds"].items()))
 
 # %%
 speedup = runs["mambapy"]["seconds"] / runs["compiled"]["seconds"]
