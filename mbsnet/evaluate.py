@@ -108,13 +108,13 @@ def evaluate_systems(model, items, wiener_knobs: dict, desc: str, progress: bool
             "by_noise": by_noise, "rows": rows}
 
 
-def synthetic_items(root=None, n: int | None = None, split: str = "test") -> list[dict]:
-    """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n`); corpus v3's also
-    carry speech_source (eSpeak or LibriSpeech), so scores can be split by the kind of voice."""
+def synthetic_items(root=None, n: int | None = None, split: str = "test", start: int = 0) -> list[dict]:
+    """Records {id, clean, noisy, noise, snr_db} of a corpus split (the first `n` from item `start`);
+    corpus v3's also carry speech_source (eSpeak or LibriSpeech), so scores can be split by the kind of voice."""
     ds = SyntheticPairs(root, split)
-    count = len(ds) if n is None else min(n, len(ds))
+    count = len(ds) if n is None else min(start + n, len(ds))
     items = []
-    for i in range(count):
+    for i in range(start, count):
         clean, noisy = ds[i]
         record = ds.records[i]
         items.append({"id": record["id"], "clean": clean, "noisy": noisy, "noise": record["noise"],
@@ -131,7 +131,7 @@ def validation_items(root=None) -> list[dict]:
     if ds.manifest.get("version") != 3:
         raise InputError(f"the validation set is the second half of a corpus v3's test split; {ds.root} holds "
                          f"corpus version {ds.manifest.get('version')} (pass --data data/corpus_v3)")
-    return synthetic_items(root)[validation_start(len(ds)):]
+    return synthetic_items(root, start=validation_start(len(ds)))
 
 
 def validation_start(n_test_split: int) -> int:
@@ -178,11 +178,11 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     """
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
     if "validation" in sets:
-        validation = validation_items(data_root)
         start = validation_start(len(SyntheticPairs(data_root, "test")))
         if "synthetic" in sets and (n_test is None or n_test > start):
             raise InputError(f"the validation set is items {start}.. of the test split: score the synthetic test "
                              f"set with --n-test {start} or less beside it, or leave it out (--sets)")
+        validation = validation_items(data_root)
     state = read_checkpoint(path)
     model = load_model(path)
     t0 = time.monotonic()
