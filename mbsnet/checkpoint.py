@@ -11,12 +11,13 @@ import csv
 import json
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mbsnet.config import MBSNetConfig
+from mbsnet.config import RUNTIME_FIELDS, MBSNetConfig
 from mbsnet.errors import InputError
 from mbsnet.model import MBSNet, build_model
 from mbsnet.results import CHECKPOINTS_DIR, provenance
@@ -93,8 +94,10 @@ def load_model(path=None, device="cpu") -> MBSNet:
 
 
 def architecture_diff(a: MBSNetConfig, b: MBSNetConfig) -> dict:
-    """{field: (a's value, b's value)} for every field but the name where `a` and `b` differ."""
-    return {k: (v, getattr(b, k)) for k, v in a.to_dict().items() if k != "name" and getattr(b, k) != v}
+    """{field: (a's value, b's value)} for every field where `a` and `b` differ, but the name and
+    the RUNTIME_FIELDS (how a step runs: the same weights compute the same function)."""
+    return {k: (v, getattr(b, k)) for k, v in a.to_dict().items()
+            if k != "name" and k not in RUNTIME_FIELDS and getattr(b, k) != v}
 
 
 def warm_start_model(path, cfg: MBSNetConfig) -> MBSNet:
@@ -111,17 +114,23 @@ def warm_start_model(path, cfg: MBSNetConfig) -> MBSNet:
     return model.train()
 
 
-def export_inference(src, dst, half: bool = True) -> Path:
-    """Weights-only copy of training checkpoint `src` (fp16 if `half`) for shipping."""
+def export_inference(src, dst, half: bool = True, runtime: MBSNetConfig | None = None) -> Path:
+    """Weights-only copy of training checkpoint `src` (fp16 if `half`) for shipping.
+
+    runtime: a config whose RUNTIME_FIELDS replace the stored ones (e.g. the preset's scan, so a run
+        trained with `--scan compiled` ships with the scan its preset names)."""
     state = read_checkpoint(src)
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
-    return atomic_save({"config": state["config"], "model": weights, "step": state.get("step"),
+    config = state["config"] if runtime is None else replace(
+        config_from(state), **{k: getattr(runtime, k) for k in RUNTIME_FIELDS}).to_dict()
+    return atomic_save({"config": config, "model": weights, "step": state.get("step"),
                         "train": state.get("train"), "provenance": state.get("provenance"),
                         "dtype": "float16" if half else "float32"}, dst)
 
 
 def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True,
-               continues: bool = False, notes: str | None = None) -> Path:
+               continues: bool = False, notes: str | None = None,
+               runtime: MBSNetConfig | None = None) -> Path:
     """Ship a training run: `dest`/NAME_fp16.pt (weights only; NAME = the preset), its logs, and training.json.
 
     run_dir: a `train --out` folder (checkpoint.pt, train_log.csv, eval_log.jsonl).
@@ -131,6 +140,7 @@ def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = Tr
         shipped step, a `run_phase` column / key added;
         the log's `phase` column is the phase loss term), and training.json lists every phase.
     notes: free text kept with this phase (e.g. where its --init checkpoint came from).
+    runtime: passed to export_inference (e.g. the preset: ship with its scan, not `--scan compiled`).
     """
 
     run_dir, dest = Path(run_dir), Path(dest)
@@ -162,7 +172,7 @@ def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = Tr
     new_evals = [{"run_phase": number, **e, "step": e["step"] + offset} for e in evals]
 
     weights = dest / (f"{state['config']['name']}_fp16.pt" if half else f"{state['config']['name']}.pt")
-    export_inference(run_dir / "checkpoint.pt", weights, half)
+    export_inference(run_dir / "checkpoint.pt", weights, half, runtime)
     all_rows = old_rows + new_rows
     with open(dest / "train_log.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(all_rows[0]))

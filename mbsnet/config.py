@@ -19,6 +19,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # Fields added after the first release: to_dict() names them only when they differ from these
 # defaults, so the configs stored in older checkpoints and results still compare equal.
 _LATER_FIELDS = {"activation_checkpointing": "none", "precision": "fp32"}
+# Fields that change how a step runs, not the function computed or the weights: a run may resume,
+# warm-start or ship under other values of these (the scan methods are checked equal in tests/).
+RUNTIME_FIELDS = ("activation_checkpointing", "precision", "scan_method")
 
 # BSRNN's speech band split for 16 kHz, n_fft 512 (sungwon23/BSRNN): 31 bands, 257 bins.
 SEED_BAND_WIDTHS = (2,) + (3,) * 10 + (8,) * 12 + (16,) * 7 + (17,)

@@ -49,7 +49,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mbsnet import distributed
-from mbsnet.checkpoint import CheckpointError, atomic_save, read_checkpoint, set_rng_states, training_state
+from mbsnet.checkpoint import (CheckpointError, architecture_diff, atomic_save, config_from, read_checkpoint,
+                               set_rng_states, training_state)
 from mbsnet.config import MBSNetConfig
 from mbsnet.data.augment import remix_at_snr
 from mbsnet.data.datasets import random_crop
@@ -252,10 +253,7 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         if ckpt_path is None or not ckpt_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
         state = read_checkpoint(ckpt_path)
-        # change no weight (the scan methods compute the same function): may differ
-        runtime = ("activation_checkpointing", "precision", "scan_method")
-        if {k: v for k, v in state["config"].items() if k not in runtime} != \
-                {k: v for k, v in cfg.to_dict().items() if k not in runtime}:
+        if architecture_diff(config_from(state), cfg) or state["config"]["name"] != cfg.name:
             raise CheckpointError(f"--resume: {ckpt_path} was trained with a different config "
                              f"({state['config']['name']!r}, not {cfg.name!r})")
         model.load_state_dict(state["model"])

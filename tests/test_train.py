@@ -228,6 +228,22 @@ def test_warm_start_takes_the_weights_and_refuses_another_config(tmp_path):
         warm_start_model(shipped, replace(TINY, d_state=8))
 
 
+def test_resume_warm_start_and_export_accept_another_scan_method(tmp_path):
+    """The scan method (like checkpointing and precision) changes how a step runs, not the weights."""
+    from mbsnet.checkpoint import export_inference, load_model, read_checkpoint, warm_start_model
+
+    other = replace(TINY, scan_method="sequential")
+    assert TINY.scan_method != other.scan_method
+    model, _ = train.train_model(other, pairs(), steps=1, out=tmp_path, **KW)
+    train.train_model(TINY, pairs(), steps=2, out=tmp_path, resume=True, **KW)
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+    assert same_weights(warm_start_model(tmp_path / "checkpoint.pt", other), load_model(tmp_path / "checkpoint.pt"))
+    shipped = export_inference(tmp_path / "checkpoint.pt", tmp_path / "w.pt", half=False, runtime=other)
+    assert load_model(shipped).cfg == other                       # ships with the scan asked for
+    assert read_checkpoint(export_inference(tmp_path / "checkpoint.pt", tmp_path / "v.pt",
+                                            half=False))["config"]["scan_method"] == TINY.scan_method
+
+
 def test_export_of_a_warm_started_run_appends_a_phase(tmp_path):
     import csv
     import json
