@@ -36,8 +36,9 @@ from mbsnet.metrics import summarize
 from mbsnet.results import DATA_DIR, RESULTS_DIR
 from mbsnet.wiener import wiener_enhance
 
-TEST_SETS = ("synthetic", "arctic", "real", "voicebank", "validation")
+TEST_SETS = ("synthetic", "arctic", "real", "voicebank", "validation", "clean")
 LABELS = {"validation": "validation: the second half of corpus v3's test split (for choosing checkpoints)",
+          "clean": "clean input: the validation set's clean signals (what a system does to speech without noise)",
           "synthetic": "the corpus' test split (voices, sentences and noise recordings held out from training)",
           "arctic": "real speech: CMU ARCTIC + generated noise",
           "real": "real speech: held-out LibriSpeech speakers + held-out noise recordings",

@@ -13,7 +13,8 @@ utterances mixed with every noise type (real recorded speech); with a corpus v3 
 `real_items`); with a VoiceBank-DEMAND folder, its test pairs (`voicebank_items`). On request
 (`sets` naming "validation"), a corpus v3's validation set: the second half of its test split
 (`validation_items`), for choosing between checkpoints without looking at the reported test sets,
-which then use at most the first half (`n_test`). Each test set's
+which then use at most the first half (`n_test`); and ("clean") its clean signals as the input
+(`clean_input_items`): what a system does to speech that needs no enhancement. Each test set's
 result carries `items_sha` (mbsnet.evaluate.items_sha), which is how stored scores of other
 systems (the anchors, mbsnet.comparison) are matched to the same files.
 """
@@ -134,6 +135,14 @@ def validation_items(root=None) -> list[dict]:
     return synthetic_items(root, start=validation_start(len(ds)))
 
 
+def clean_input_items(items) -> list[dict]:
+    """The records `items` with their clean signal as the input (noise "none", no SNR): scores then
+    measure how much a system distorts speech that needs no enhancement (the "noisy" system is the
+    reference itself: PESQ's ceiling, SI-SDR limited only by its eps)."""
+    return [{**it, "id": f"{it['id']}-clean", "noisy": it["clean"], "noise": "none", "snr_db": None}
+            for it in items]
+
+
 def validation_start(n_test_split: int) -> int:
     """Index of the first validation item in a corpus v3 test split of `n_test_split` items."""
     return n_test_split // 2
@@ -174,10 +183,11 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     corpus v3 with one); voicebank: a VoiceBank-DEMAND folder whose test pairs to score (the first
     `n_voicebank`). extra_systems: {name: enhance} scored beside them on every test set. sets: the
     test sets to score (of those available; the Wiener knobs are tuned whichever are scored);
-    "validation" (never by default) needs the synthetic test, if scored too, to stop at its first half.
+    "validation" and "clean" (never by default; the validation set, and its clean signals as input)
+    need the synthetic test, if scored too, to stop at its first half.
     """
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
-    if "validation" in sets:
+    if "validation" in sets or "clean" in sets:
         start = validation_start(len(SyntheticPairs(data_root, "test")))
         if "synthetic" in sets and (n_test is None or n_test > start):
             raise InputError(f"the validation set is items {start}.. of the test split: score the synthetic test "
@@ -200,6 +210,9 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
                                             "ARCTIC mixtures", progress, extra)
     if "validation" in sets:
         result["validation"] = evaluate_systems(model, validation, knobs, "validation", progress, extra)
+    if "clean" in sets:
+        result["clean"] = evaluate_systems(model, clean_input_items(validation), knobs, "clean input", progress,
+                                           extra)
     if real_root is None and train.manifest.get("version") == 3 and train.manifest["splits"].get("real"):
         real_root = train.root
     if real_root is not None and "real" in sets:

@@ -156,6 +156,7 @@ CASES = {
         ("evaluate --real-test {tmp}/no_corpus --out=", "--real-test: no corpus v3 at {tmp}/no_corpus"),
         ("evaluate --real-test {tmp} --no-real --out=", "--real-test and --no-real exclude each other"),
         ("evaluate --sets validation --out=", "--sets validation needs --data DIR"),
+        ("evaluate --sets clean --out=", "--sets clean needs --data DIR"),
         ("evaluate --sets arctic,valid --out=", "--sets: expected test sets from"),
     ],
     "anchors": [

@@ -231,6 +231,32 @@ def test_the_validation_set_is_the_second_half_of_the_test_split_and_never_overl
     chosen_by = {r["id"] for r in result["validation"]["rows"]}
     assert len(reported) == len(chosen_by) == 2 and not reported & chosen_by
     assert set(result["validation"]["summary"]) == {"noisy", "wiener", "model"}
+    with pytest.raises(InputError, match="--n-test 2 or less"):
+        run_evaluation(ckpt, tiny, sets=("synthetic", "clean"), tune_n=1, progress=False)
+
+
+def test_the_clean_input_set_feeds_the_validation_sets_clean_signals_and_the_identity_scores_the_ceiling(
+        tiny, tmp_path):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from mbsnet import build_model, presets
+    from mbsnet.checkpoint import atomic_save
+    from mbsnet.evaluate import run_evaluation, validation_items
+
+    config = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
+                     decoder_hidden=32)
+    ckpt = tmp_path / "tiny.pt"
+    atomic_save({"config": config.to_dict(), "model": build_model(config).state_dict()}, ckpt)
+    result = run_evaluation(ckpt, tiny, sets=("clean",), tune_n=1, progress=False)["clean"]
+    validation = validation_items(tiny)
+    assert [r["id"] for r in result["rows"] if r["system"] == "noisy"] == [f"{v['id']}-clean" for v in validation]
+    assert {r["noise"] for r in result["rows"]} == {"none"}
+    noisy = result["summary"]["noisy"]
+    assert noisy["pesq"] > 4.5 and noisy["stoi"] > 0.999 and noisy["si_sdr"] > 100     # the input is the reference
+    assert result["summary"]["model"]["si_sdr"] < noisy["si_sdr"]       # an untrained model distorts it
+    assert not np.isclose(result["summary"]["model"]["pesq"], noisy["pesq"])
 
 
 def test_without_shared_data_it_builds_from_espeak_and_says_what_is_missing_in_one_line(

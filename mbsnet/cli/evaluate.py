@@ -6,8 +6,8 @@ from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
 ANCHOR_MODES = ("stored", "live", "none")   # mbsnet.comparison.ANCHOR_MODES (it loads torch)
-SETS = ("synthetic", "arctic", "real", "voicebank", "validation")   # mbsnet.comparison.TEST_SETS
-DEFAULT_SETS = SETS[:4]   # the validation set only on request
+SETS = ("synthetic", "arctic", "real", "voicebank", "validation", "clean")   # mbsnet.comparison.TEST_SETS
+DEFAULT_SETS = SETS[:4]   # the validation set and its clean signals only on request
 
 
 def _sets(text: str) -> tuple[str, ...]:
@@ -30,8 +30,9 @@ def add_arguments(parser) -> None:
                              "one, else data/real_test, made from ../shared/data when that exists)")
     parser.add_argument("--no-real", action="store_true", help="skip the real-speech test set")
     parser.add_argument("--sets", type=_sets, default=DEFAULT_SETS, metavar="A,B",
-                        help="only these test sets (default: all that are available: %(default)s; 'validation', "
-                             "the second half of corpus v3's test split, for choosing checkpoints, on request)")
+                        help="only these test sets (default: all that are available: %(default)s; on request, "
+                             "'validation', the second half of corpus v3's test split, for choosing checkpoints, "
+                             "and 'clean', its clean signals as input, for what a system does to clean speech)")
     parser.add_argument("--voicebank", default=None, metavar="DIR",
                         help="a VoiceBank-DEMAND folder: score its test pairs too")
     parser.add_argument("--n-voicebank", type=positive_int, default=None,
@@ -77,8 +78,9 @@ def run(args) -> int:
         from mbsnet.cli.anchors import check_real_corpus
 
         check_real_corpus(args.real_test, "--real-test")
-    if "validation" in args.sets and args.data is None:
-        raise UsageError("--sets validation needs --data DIR, a corpus v3 (its test split's second half)")
+    for name in ("validation", "clean"):
+        if name in args.sets and args.data is None:
+            raise UsageError(f"--sets {name} needs --data DIR, a corpus v3 (its test split's second half)")
     if args.voicebank is not None:
         check_folder(args.voicebank, "--voicebank")
     elif args.n_voicebank is not None:
