@@ -63,3 +63,20 @@ def test_one_cpu_thread_is_timed_in_process_cpu_time_and_the_clock_is_recorded()
         assert bench.clock_for("cuda")[0] == "wall time"
     finally:
         torch.set_num_threads(threads)
+
+
+def test_the_scan_floor_is_the_larger_of_compute_and_traffic_and_scales_with_the_shape():
+    from mbsnet.experiments.scan_floor import EXPS, FLOPS, floor_seconds, measure_rates, scan_traffic_bytes
+
+    rates = {"exp_per_s": 1e9, "flop_per_s": 1e11, "copy_bytes_per_s": 1e10}
+    f = floor_seconds(rates, b=2, l=10, d=8, n=4)
+    assert f["state_elements"] == 640
+    assert f["compute_s"] == pytest.approx(640 * (EXPS / 1e9 + FLOPS / 1e11))
+    # u, delta, z (b·l·d) and B, C (b·l·n) read twice, y and dy once, five gradients written
+    assert scan_traffic_bytes(2, 10, 8, 4) == 4 * (3 * (3 * 160 + 2 * 80) + 2 * 160)
+    assert f["floor_s"] == max(f["compute_s"], f["traffic_s"])
+    slow_memory = floor_seconds(rates | {"copy_bytes_per_s": 1.0}, b=2, l=10, d=8, n=4)
+    assert slow_memory["floor_s"] == slow_memory["traffic_s"] > f["floor_s"]
+    assert floor_seconds(rates, b=4, l=10, d=8, n=4)["compute_s"] == pytest.approx(2 * f["compute_s"])
+    measured = measure_rates()
+    assert all(v > 0 for v in measured.values()) and measured["flop_per_s"] > measured["exp_per_s"]

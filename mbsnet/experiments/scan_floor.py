@@ -2,8 +2,7 @@
 
     PYTHONPATH=$PWD python -m mbsnet.experiments.scan_floor results/scan_floor_cpu.json
 
-A roofline estimate from three rates measured here on one thread (process CPU time, medians of
-`repeats` runs): vectorised exp (torch.exp over a cache-resident buffer), fp32 multiply-adds
+A roofline estimate from three rates measured here on one thread (process CPU time): vectorised exp (torch.exp over a cache-resident buffer), fp32 multiply-adds
 (a 512 x 512 matmul: the core's peak), and memory traffic (a copy of a 256 MiB buffer: read +
 write). At a shape (b, l, d, n), with N = b·l·d·n state elements:
 
@@ -23,7 +22,9 @@ output y written once, dy read once and each input's gradient written once; the 
 states never leave the cache in such a kernel. It leaves out the chunk-start states (l/64 of a
 state tensor), the reductions over b for dA and dD, and every overhead of a real kernel (loads
 that miss, the serial dependence of h along l, which keeps a core from its peak): a real kernel
-sits above this floor, and the ratio says how far.
+sits above this floor, and the ratio says how far. `main` measures the rates and times the
+compiled scan's forward + backward at the seed's temporal shape in the same rounds, interleaved
+(a loaded machine slows both alike), and stores the median of the per-round ratios.
 """
 from __future__ import annotations
 
@@ -41,18 +42,15 @@ FLOPS = 6 + 22
 FLOAT = 4          # bytes
 
 
-def _cpu_seconds(fn, repeats: int) -> float:
-    """Median process CPU time of fn() over `repeats` runs, after one warm-up."""
+def _cpu_seconds(fn) -> float:
+    """Process CPU time of one fn(), after one untimed warm-up call."""
     fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times)
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
 
 
-def measure_rates(repeats: int = 5) -> dict:
+def measure_rates() -> dict:
     """{exp_per_s, flop_per_s, copy_bytes_per_s}: this machine's rates on the current torch thread count."""
     x = torch.rand(1 << 16) - 0.5                     # 256 KiB: stays in cache
     out = torch.empty_like(x)
@@ -72,9 +70,9 @@ def measure_rates(repeats: int = 5) -> dict:
 
     big = torch.rand(64 << 20)                         # 256 MiB: far beyond the caches
     dst = torch.empty_like(big)
-    return {"exp_per_s": reps * x.numel() / _cpu_seconds(exps, repeats),
-            "flop_per_s": mm_reps * 2 * 512 ** 3 / _cpu_seconds(matmuls, repeats),
-            "copy_bytes_per_s": 2 * big.numel() * FLOAT / _cpu_seconds(lambda: dst.copy_(big), repeats)}
+    return {"exp_per_s": reps * x.numel() / _cpu_seconds(exps),
+            "flop_per_s": mm_reps * 2 * 512 ** 3 / _cpu_seconds(matmuls),
+            "copy_bytes_per_s": 2 * big.numel() * FLOAT / _cpu_seconds(lambda: dst.copy_(big))}
 
 
 def scan_traffic_bytes(b: int, l: int, d: int, n: int) -> int:
@@ -94,21 +92,44 @@ def floor_seconds(rates: dict, b: int, l: int, d: int, n: int) -> dict:
             "state_elements": elements, "traffic_bytes": traffic_bytes}
 
 
+def floor_beside_scan(method: str = "compiled", rounds: int = 5) -> dict:
+    """The rates and `method`'s forward + backward at the seed's temporal shape, timed in the same
+    rounds (one thread, process CPU time) -> {"rates", "floor", "scan_s", "ratio", "runs"}: medians
+    over rounds, "ratio" the median of each round's scan time over its floor."""
+    from mbsnet.experiments.scan_bench import _forward_backward, scan_function
+    from mbsnet.scan.shapes import scan_inputs
+
+    shape = seed_shapes()[0]
+    inputs = {k: v.detach().requires_grad_(True) for k, v in scan_inputs(shape).items()}
+    grad_out = torch.randn(shape.b, shape.l, shape.d, generator=torch.Generator().manual_seed(1))
+    fn = scan_function(method)
+    _forward_backward(fn, inputs, grad_out, clock=time.process_time)        # compiles, or loads the cache
+    runs = []
+    for _ in range(rounds):
+        rates = measure_rates()
+        scan_s = _forward_backward(fn, inputs, grad_out, clock=time.process_time)
+        floor = floor_seconds(rates, shape.b, shape.l, shape.d, shape.n)
+        runs.append({"rates": rates, "floor": floor, "scan_s": scan_s, "ratio": scan_s / floor["floor_s"]})
+    med = lambda key, sub=None: statistics.median(r[key][sub] if sub else r[key] for r in runs)
+    rates = {k: med("rates", k) for k in runs[0]["rates"]}
+    return {"shape": [shape.b, shape.l, shape.d, shape.n], "method": method, "rates": rates,
+            "floor": floor_seconds(rates, shape.b, shape.l, shape.d, shape.n),
+            "scan_s": med("scan_s"), "ratio": med("ratio"), "runs": runs}
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m mbsnet.experiments.scan_floor OUT.json", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
-    rates = measure_rates()
-    shapes = {s.name: floor_seconds(rates, s.b, s.l, s.d, s.n) | {"shape": [s.b, s.l, s.d, s.n]}
-              for s in seed_shapes()}
     result = {"threads": 1, "clock": "process CPU time", "exps_per_element": EXPS,
-              "flops_per_element": FLOPS, "rates": rates, "shapes": shapes}
+              "flops_per_element": FLOPS, **floor_beside_scan()}
     save_result(argv[0], result, command=f"python -m mbsnet.experiments.scan_floor {argv[0]}")
-    for name, f in shapes.items():
-        print(f"{name}: compute {f['compute_s'] * 1e3:.0f} ms, traffic {f['traffic_s'] * 1e3:.0f} ms, "
-              f"floor {f['floor_s'] * 1e3:.0f} ms")
+    f = result["floor"]
+    print(f"seed temporal {result['shape']}: compute {f['compute_s'] * 1e3:.0f} ms, traffic "
+          f"{f['traffic_s'] * 1e3:.0f} ms, floor {f['floor_s'] * 1e3:.0f} ms; {result['method']} "
+          f"{result['scan_s'] * 1e3:.0f} ms = {result['ratio']:.1f}x the floor")
     return 0
 
 
