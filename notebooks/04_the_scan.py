@@ -41,7 +41,7 @@ from mbsnet.experiments.scan_bench import bench_shape
 from mbsnet.results import load_result
 from mbsnet.scan.shapes import ScanShape, scan_inputs, seed_shapes
 from mbsnet.units import MiB
-from mbsnet.plots.scan import plot_scan_sweep
+from mbsnet.plots.scan import plot_scan_floor, plot_scan_sweep
 from mbsnet.experiments.scan_study import (clamp_binding, clamp_effect, errors_vs_float64,
                                saved_bytes_by_method, stressed)
 
@@ -286,6 +286,43 @@ display(Markdown(
     "method existed and does not include it."))
 
 # %% [markdown]
+# How far is that from what this CPU could do? `python -m mbsnet.experiments.scan_floor` measures
+# three rates on one thread (vectorised `exp` on a cache-resident buffer, a 512 × 512 matmul for the
+# core's peak multiply-adds, a 256 MiB copy for memory bandwidth) and turns the work an exact scan
+# cannot avoid into a **roofline floor**: per state element and step, 2 `exp` and 28 flops (the
+# forward, and the backward with the states recomputed; counted in the module's docstring), and the
+# inputs read twice, the output and the gradients written once. In the same run, interleaved with
+# the rate measurements, it times the compiled scan at the seed's temporal shape:
+
+# %%
+floor = load_result("scan_floor_cpu")
+f = floor["floor"]
+rate = floor["rates"]
+print(f"exp {rate['exp_per_s'] / 1e9:.2f} G/s, matmul {rate['flop_per_s'] / 1e9:.0f} Gflop/s, "
+      f"copy {rate['copy_bytes_per_s'] / 1e9:.1f} GB/s (one thread, {floor['clock']})")
+print(f"{f['state_elements'] / 1e6:.1f} M state elements: compute {f['compute_s'] * 1e3:.0f} ms, "
+      f"traffic {f['traffic_bytes'] / MiB:.0f} MiB = {f['traffic_s'] * 1e3:.0f} ms; floor {f['floor_s'] * 1e3:.0f} ms")
+per_round = ", ".join(f"{r['ratio']:.1f}" for r in floor["runs"])
+print(f"compiled scan in the same rounds: {floor['scan_s']:.2f} s, {floor['ratio']:.1f}x the floor")
+print(f"  (each round's ratio: {per_round})")
+print(f"commit {floor['provenance']['git_commit'][:7]}, {floor['provenance']['date'][:10]}")
+plot_scan_floor(case, floor)
+plt.show()
+
+# %%
+exp_share = f["state_elements"] * floor["exps_per_element"] / rate["exp_per_s"] / f["compute_s"]
+assert f["compute_s"] > 5 * f["traffic_s"] and exp_share > 0.5
+assert 1 < floor["ratio"] < 20 and floor["scan_s"] > f["floor_s"]
+display(Markdown(
+    f"The floor is **{f['floor_s']:.2f} s**, set by compute, not memory ({f['compute_s'] / f['traffic_s']:.0f}× "
+    f"the traffic time), and {exp_share:.0%} of it is the two `exp` per state element. The compiled scan runs "
+    f"at **{floor['ratio']:.1f}× the floor** measured beside it: there is room, but not unbounded room. "
+    f"12× mamba.py ({runs['mambapy']['seconds'] / 12:.2f} s in the table above's run) sits "
+    f"{runs['mambapy']['seconds'] / 12 / f['floor_s']:.1f}× above the floor. What the floor leaves out: "
+    "the chunk-start states, the reductions over $b$ for dA and dD, and the serial dependence of $h$ "
+    "along $l$, which keeps a real kernel from the core's peak."))
+
+# %% [markdown]
 # What that buys a whole training step: the `final` model's step as `python -m mbsnet train` runs it
 # (batch 2 × 2 s, AdamW, the trainer's loss), once with its default scan and once with
 # `scan_method="compiled"`, the two timed interleaved (`python -m mbsnet.experiments.remedy_costs scan`):
@@ -318,3 +355,7 @@ display(Markdown(
 #   chunk-start states (≤ 1.25× its inputs, vs 3 to 4 $(b,l,d,n)$ tensors for the naive scan), is exact
 #   (float64 oracle, gradcheck), and is the fastest pure-PyTorch scan measured here. It is the
 #   default `selective_scan` method.
+# - **Compiled kernels** (`method="compiled"`) keep recompute's memory and exactness and are faster
+#   still, the scan and the training step alike (the ratios above), but short of the goals, and a
+#   few times above this CPU's roofline floor, which is set by the two `exp` per state element,
+#   not by memory traffic. Opt in with `train --scan compiled` or `enhance --scan compiled`.
