@@ -55,7 +55,7 @@ def test_optional_inputs_and_no_softplus(drop):
 def test_first_compile_is_timed_and_kernels_are_reused():
     assert_matches_oracle("compiled", random_inputs(2, 20, D_, N_), 16, delta_softplus=True)
     seconds = sc.compile_seconds()
-    assert {f"{k} d={D_} n={N_} float32 cpu" for k in ("forward", "backward")} <= set(seconds)
+    assert {f"{k} d={D_} n={N_} float32 cpu" for k in ("forward", "states", "backward")} <= set(seconds)
     assert all(s > 0 for s in seconds.values())
     from torch._dynamo.utils import counters
     graphs = counters["stats"]["unique_graphs"]

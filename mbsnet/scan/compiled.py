@@ -135,8 +135,9 @@ class CompiledScan(torch.autograd.Function):
 
     Memory: autograd keeps the inputs and the state at every checkpoint (every `chunk_size` steps,
     rounded up to a multiple of T): (checkpoints, b, d, n) float32. Backward walks the checkpoint
-    segments in reverse; the forward kernel recomputes each segment's chunk starts, the backward
-    kernel recomputes the chunk's states, runs the reverse recurrence and all the reductions.
+    segments in reverse; the states kernel (the forward's recurrence without y) recomputes each
+    segment's chunk starts, the backward kernel recomputes the chunk's states, runs the reverse
+    recurrence and all the reductions.
     The softplus, the D skip and the silu(z) gate are eager ops on (b, l, d) tensors.
     dtype: the kernels compute in float32; bfloat16/float16 inputs are upcast when blocked, the
     output and gradients cast back to the inputs' dtypes.
@@ -171,7 +172,7 @@ def _backward_eager(ctx, dout):
 
 
 def _backward(ctx, dout):
-    """Gradients with the compiled kernels, segment by segment in reverse: the forward kernel
+    """Gradients with the compiled kernels, segment by segment in reverse: the states kernel
     recomputes the segment's chunk starts from its checkpoint, the backward kernel walks back."""
     u, delta, A, B, C, D, z, delta_bias, ckpt = ctx.saved_tensors
     has_D, has_z, has_bias = ctx.has
@@ -209,8 +210,7 @@ def _backward(ctx, dout):
                 starts = [h]
                 for c in range(seg, last - 1):                # the segment's other chunk starts
                     s = slice(c * T, (c + 1) * T)
-                    starts.append(run_kernel("forward", dt_f[k, s], u_f[k, s], B_b[k, s], C_b[k, s], A32,
-                                       starts[-1], y_f[k, s]))
+                    starts.append(run_kernel("states", dt_f[k, s], u_f[k, s], B_b[k, s], A32, starts[-1]))
                 for c in reversed(range(seg, last)):
                     s = slice(c * T, (c + 1) * T)
                     dh, dA_rows = run_kernel("backward", dt_f[k, s], u_f[k, s], B_b[k, s], C_b[k, s], A32,

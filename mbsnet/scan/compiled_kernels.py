@@ -1,4 +1,5 @@
-"""The compiled scan's chunk kernels and their compilation: torch.compile, one-time fallback, timing.
+"""The compiled scan's chunk kernels (forward, states, backward) and their compilation:
+torch.compile, one-time fallback, timing.
 
 The kernels are plain eager PyTorch over one chunk of T = KERNEL_STEPS steps of R = BLOCK_ROWS rows
 (mbsnet.scan.compiled lays the inputs out for them); `run_kernel` compiles each on first use
@@ -49,6 +50,16 @@ def _chunk_forward(dt, u, B, C, A, h, y_out):
     return h
 
 
+def _chunk_states(dt, u, B, A, h):
+    """The state after one chunk, as _chunk_forward's but without y (backward's chunk starts)."""
+    T, R, n = B.shape
+    d = A.shape[0]
+    Ax = A[None].expand(R, d, n).reshape(R * d, n)
+    for t in range(T):
+        h = torch.exp(dt[t][:, None] * Ax) * h + (dt[t] * u[t])[:, None] * _rows(B[t], R, d)
+    return h
+
+
 def _chunk_backward(dt, u, B, C, A, h0, dy, dh, dA, y_out, ddt_out, du_out, dB_out, dC_out):
     """One chunk backward (mamba-ssm's selective_scan_bwd formulas, see mbsnet.scan.recompute).
 
@@ -90,7 +101,7 @@ def _chunk_backward(dt, u, B, C, A, h0, dy, dh, dA, y_out, ddt_out, du_out, dB_o
     return dh, dA
 
 
-_KERNELS = {"forward": _chunk_forward, "backward": _chunk_backward}
+_KERNELS = {"forward": _chunk_forward, "states": _chunk_states, "backward": _chunk_backward}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +159,7 @@ def run_kernel(kind, *args):
     fn = _compiled.get(kind)
     if fn is None:
         fn = _compiled[kind] = torch.compile(_KERNELS[kind], dynamic=False, fullgraph=True)
-    A = args[4]
+    A = args[3] if kind == "states" else args[4]
     key = (kind, A.shape[0], A.shape[1], A.dtype, A.device.type, args[0].shape)
     if key in _seen:
         return fn(*args)
