@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mbsnet.config import RUNTIME_FIELDS, MBSNetConfig
+from mbsnet.config import INFERENCE_FIELDS, RUNTIME_FIELDS, MBSNetConfig
 from mbsnet.errors import InputError
 from mbsnet.model import MBSNet, build_model
 from mbsnet.results import CHECKPOINTS_DIR, provenance
@@ -94,10 +94,11 @@ def load_model(path=None, device="cpu") -> MBSNet:
 
 
 def architecture_diff(a: MBSNetConfig, b: MBSNetConfig) -> dict:
-    """{field: (a's value, b's value)} for every field where `a` and `b` differ, but the name and
-    the RUNTIME_FIELDS (how a step runs: the same weights compute the same function)."""
-    return {k: (v, getattr(b, k)) for k, v in a.to_dict().items()
-            if k != "name" and k not in RUNTIME_FIELDS and getattr(b, k) != v}
+    """{field: (a's value, b's value)} for every field where `a` and `b` differ, but the name, the
+    RUNTIME_FIELDS (how a step runs: the same weights compute the same function) and the
+    INFERENCE_FIELDS (the same weights, another output): what makes weights fit another config."""
+    return {k: (getattr(a, k), getattr(b, k)) for k in a.__dataclass_fields__
+            if k != "name" and k not in RUNTIME_FIELDS + INFERENCE_FIELDS and getattr(b, k) != getattr(a, k)}
 
 
 def warm_start_model(path, cfg: MBSNetConfig) -> MBSNet:

@@ -18,10 +18,12 @@ CHECKPOINTING = ("none", "mixers", "blocks")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Fields added after the first release: to_dict() names them only when they differ from these
 # defaults, so the configs stored in older checkpoints and results still compare equal.
-_LATER_FIELDS = {"activation_checkpointing": "none", "precision": "fp32"}
+_LATER_FIELDS = {"activation_checkpointing": "none", "precision": "fp32", "mask_floor_db": None}
 # Fields that change how a step runs, not the function computed or the weights: a run may resume,
 # warm-start or ship under other values of these (the scan methods are checked equal in tests/).
 RUNTIME_FIELDS = ("activation_checkpointing", "precision", "scan_method")
+# Fields that change the output but not the weights: an inference setting of a trained model.
+INFERENCE_FIELDS = ("mask_floor_db",)
 
 # BSRNN's speech band split for 16 kHz, n_fft 512 (sungwon23/BSRNN): 31 bands, 257 bins.
 SEED_BAND_WIDTHS = (2,) + (3,) * 10 + (8,) * 12 + (16,) * 7 + (17,)
@@ -48,6 +50,9 @@ class MBSNetConfig:
     recomputed in backward; "blocks": each MambaBlock, finer: a BiMamba's two directions
     separately, its merge and norm not) and `precision` ("fp32"; "bf16" / "fp16": the forward
     pass under CUDA autocast, fp16 with a GradScaler; on a CPU the trainer runs fp32).
+    Inference: `mask_floor_db` (None: the sigmoid magnitude mask as trained; a level in dB below
+    0: the mask is held at or above it, an attenuation limit that keeps the model from carving
+    deep holes into the spectrum; it changes the output, not the weights).
     """
 
     name: str = "custom"
@@ -72,6 +77,7 @@ class MBSNetConfig:
     scan_clamps: bool = False
     activation_checkpointing: str = "none"
     precision: str = "fp32"
+    mask_floor_db: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "band_widths", tuple(int(w) for w in self.band_widths))
@@ -99,7 +105,8 @@ class MBSNetConfig:
         return int(round(seconds * self.sample_rate)) // self.hop_length + 1
 
     def to_dict(self) -> dict:
-        """All fields, except the later ones (activation_checkpointing, precision) at their defaults."""
+        """All fields, except the later ones (activation_checkpointing, precision, mask_floor_db) at
+        their defaults."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if _LATER_FIELDS.get(f.name, object()) != getattr(self, f.name)}
 
@@ -132,5 +139,9 @@ class MBSNetConfig:
                                ("activation_checkpointing", CHECKPOINTING), ("precision", PRECISIONS)):
             if getattr(self, field) not in allowed:
                 bad(field, f"unknown value {getattr(self, field)!r}; choose one of {allowed}")
+        if self.mask_floor_db is not None and (isinstance(self.mask_floor_db, bool)
+                                               or not isinstance(self.mask_floor_db, (int, float))
+                                               or not -200 <= self.mask_floor_db < 0):
+            bad("mask_floor_db", f"must be None or a level in dB in [-200, 0), got {self.mask_floor_db!r}")
         if self.scan_clamps and self.scan_method != "chunked":
             bad("scan_clamps", "the authors' clamps exist only in the 'chunked' scan")

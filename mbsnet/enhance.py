@@ -43,6 +43,15 @@ def set_scan_method(model, method: str):
     return model
 
 
+def set_mask_floor(model, floor_db):
+    """Hold `model`'s magnitude mask at or above `floor_db` (dB below 0; None: as trained) -> model.
+    An inference setting (MBSNetConfig.mask_floor_db): the weights stay as they are."""
+    from dataclasses import replace
+
+    model.cfg = replace(model.cfg, mask_floor_db=floor_db)      # validated there
+    return model
+
+
 @torch.no_grad()
 def enhance_waveform(model, wav) -> torch.Tensor:
     """Enhance a waveform with `model`: STFT -> model -> iSTFT, same length as the input.

@@ -173,6 +173,15 @@ def voicebank_items(root, n: int | None = None) -> list[dict]:
     return items
 
 
+def tuned_wiener_knobs(data_root=None, tune_n: int = 16) -> dict:
+    """The Wiener filter's knobs tuned on `tune_n` training pairs of the corpus, drawn by a fixed
+    seed (the same pairs in every evaluation of a corpus): mbsnet.wiener.tune_wiener's result."""
+    train = SyntheticPairs(data_root, "train")
+    tuning_rng = np.random.default_rng(1234)
+    return tune_wiener([train[int(i)] for i in tuning_rng.choice(len(train), min(tune_n, len(train)),
+                                                                 replace=False)])
+
+
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
                    progress: bool = True, n_arctic: int | None = None, real_root=None,
                    voicebank=None, n_voicebank: int | None = None, extra_systems: dict | None = None,
@@ -197,9 +206,7 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     model = load_model(path)
     t0 = time.monotonic()
     train = SyntheticPairs(data_root, "train")
-    tuning_rng = np.random.default_rng(1234)
-    tune_pairs = [train[int(i)] for i in tuning_rng.choice(len(train), min(tune_n, len(train)), replace=False)]
-    knobs = tune_wiener(tune_pairs)
+    knobs = tuned_wiener_knobs(data_root, tune_n)
     extra = extra_systems or {}
     result = {}
     if "synthetic" in sets:

@@ -239,6 +239,8 @@ class MBSNet(nn.Module):
         else:
             mag_features = phase_features = self.shared_encoder(features)
         mask = torch.sigmoid(self.magnitude_decoder(self.magnitude_output(mag_features)))
+        if self.cfg.mask_floor_db is not None:                               # an attenuation limit
+            mask = mask.clamp_min(10 ** (self.cfg.mask_floor_db / 20))
         offset = math.pi * torch.tanh(self.phase_decoder(self.phase_output(phase_features)))
         magnitude = spec.abs() * mask                                        # (b, f, t)
         phase = torch.angle(spec) + offset

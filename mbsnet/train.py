@@ -253,7 +253,8 @@ def train_model(cfg: MBSNetConfig, dataset, steps: int = 1000, batch_size: int =
         if ckpt_path is None or not ckpt_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
         state = read_checkpoint(ckpt_path)
-        if architecture_diff(config_from(state), cfg) or state["config"]["name"] != cfg.name:
+        stored = config_from(state)
+        if architecture_diff(stored, cfg) or stored.name != cfg.name or stored.mask_floor_db != cfg.mask_floor_db:
             raise CheckpointError(f"--resume: {ckpt_path} was trained with a different config "
                              f"({state['config']['name']!r}, not {cfg.name!r})")
         model.load_state_dict(state["model"])
