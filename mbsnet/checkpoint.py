@@ -129,6 +129,21 @@ def export_inference(src, dst, half: bool = True, runtime: MBSNetConfig | None =
                         "dtype": "float16" if half else "float32"}, dst)
 
 
+def with_inference_settings(src, dst, note: str, **settings) -> Path:
+    """A copy of weights file `src` at `dst` with INFERENCE_FIELDS (e.g. mask_floor_db) set in its
+    config: the same weights, another output. `note` (how the settings were chosen) is kept in the
+    file's "inference" record beside the settings and the source's config values."""
+    bad = sorted(set(settings) - set(INFERENCE_FIELDS))
+    if bad:
+        raise ValueError(f"with_inference_settings sets only {INFERENCE_FIELDS}, not {bad}")
+    state = read_checkpoint(src)
+    config = replace(config_from(state), **settings)
+    before = {k: getattr(config_from(state), k) for k in settings}
+    return atomic_save({**state, "config": config.to_dict(),
+                        "inference": {"settings": settings, "before": before, "note": note,
+                                      **provenance("with_inference_settings")}}, dst)
+
+
 def export_run(run_dir, dest, commands: list[str], threads: int, half: bool = True,
                continues: bool = False, notes: str | None = None,
                runtime: MBSNetConfig | None = None) -> Path:

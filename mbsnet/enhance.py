@@ -24,6 +24,7 @@ from mbsnet.errors import InputError
 CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 0.5
 PROGRESS_SECONDS = 30.0      # enhance_long shows a progress bar from this length on
+KEEP = "keep"                # enhance_file(mask_floor_db=KEEP): the checkpoint's own setting
 
 
 def set_scan_method(model, method: str):
@@ -112,15 +113,18 @@ def enhance_long(model, wav, chunk_seconds: float = CHUNK_SECONDS,
 
 
 def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = CHUNK_SECONDS,
-                 verbose: bool = True, progress=None, scan_method=None) -> dict:
+                 verbose: bool = True, progress=None, scan_method=None, mask_floor_db=KEEP) -> dict:
     """Enhance wav `src` into `dst` (same sample rate as `src`) -> info about what was done.
 
     progress: see enhance_long. scan_method: run the model's scans with this method (all compute
-    the same function; default: the checkpoint's).
+    the same function; default: the checkpoint's). mask_floor_db: the mask's floor (None: none;
+    default KEEP: the checkpoint's).
     """
     model = model or load_model(checkpoint)
     if scan_method:
         set_scan_method(model, scan_method)
+    if mask_floor_db != KEEP:
+        set_mask_floor(model, mask_floor_db)
     rate = model.cfg.sample_rate
     wav, info = load_wav(src, rate, mono=True)
     if len(wav) == 0:

@@ -138,6 +138,8 @@ CASES = {
         ("enhance {wav} {file}/out.wav --checkpoint {ckpt}", "is a file, not a folder"),
         ("enhance {wav} {tmp}/out.wav --chunk-seconds 0", "--chunk-seconds: must be a number > 0"),
         ("enhance {wav} {tmp}/out.wav --chunk-seconds 0.25", "longer than the 0.5 s overlap"),
+        ("enhance {wav} {tmp}/out.wav --mask-floor-db 3", "--mask-floor-db: expected a level in dB in [-200, 0)"),
+        ("enhance {wav} {tmp}/out.wav --mask-floor-db loud", "--mask-floor-db: expected a level in dB"),
         ("enhance {wav} {tmp}/out.wav --threads -1", "--threads: must be an integer >= 0"),
         ("enhance {wav} {tmp}/out.wav --scan fast", "--scan: invalid choice: 'fast'"),
     ],

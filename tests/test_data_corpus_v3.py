@@ -301,3 +301,23 @@ def test_the_repository_holds_no_audio_made_from_the_shared_data():
     if shared.is_dir():
         stems = {p.stem for p in shared.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES}
         assert not {p.stem for p in audio} & stems
+
+
+def test_the_mask_floor_sweep_scores_each_floor_on_the_validation_set_beside_noisy_and_wiener(tiny, tmp_path):
+    from dataclasses import replace
+
+    from mbsnet import build_model, presets
+    from mbsnet.checkpoint import atomic_save
+    from mbsnet.evaluate import validation_items
+    from mbsnet.experiments.mask_floor import sweep_mask_floor
+
+    config = replace(presets.get("final"), name="tiny", channels=16, n_layers=1, d_state=4, expand=1,
+                     decoder_hidden=32)
+    ckpt = tmp_path / "tiny.pt"
+    atomic_save({"config": config.to_dict(), "model": build_model(config).state_dict()}, ckpt)
+    result = sweep_mask_floor([None, -3.0], tiny, ckpt, progress=False)
+    assert result["n_items"] == len(validation_items(tiny))
+    assert list(result["summary"]) == ["noisy", "wiener", "model", "model, floor -3 dB"]
+    free, floored = result["summary"]["model"], result["summary"]["model, floor -3 dB"]
+    assert free["si_sdr"] != floored["si_sdr"]                            # the floor changed the output
+    assert set(result["pesq_by_snr"]["model"]) == {f"{r['snr_db']:g}" for r in result["rows"]}

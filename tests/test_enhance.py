@@ -136,6 +136,16 @@ def test_threads_and_scan_method_are_respected(tmp_path, checkpoint):
     assert np.abs(a - b).max() <= 2 / 2**15                  # the same function, 16-bit output
 
 
+def test_mask_floor_flag_sets_and_clears_the_floor(tmp_path, checkpoint):
+    src = write(tmp_path / "in.wav", speech(0.5) + 0.05 * np.random.default_rng(1).standard_normal(8000), 16_000)
+    outs = {}
+    for name, flag in (("keep", []), ("floor", ["--mask-floor-db", "-6"]), ("none", ["--mask-floor-db", "none"])):
+        assert run_cli(src, tmp_path / f"{name}.wav", "--checkpoint", checkpoint, *flag) == 0
+        outs[name] = sf.read(tmp_path / f"{name}.wav")[0]
+    assert np.array_equal(outs["keep"], outs["none"])                 # this checkpoint has no floor
+    assert np.abs(outs["floor"] - outs["keep"]).max() > 1e-3
+
+
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="no shipped checkpoint in this checkout")
 def test_block_processing_matches_whole_file_processing():
     """A file no longer than one block is processed whole (identical); a longer one in blocks

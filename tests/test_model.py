@@ -93,10 +93,32 @@ def test_unknown_preset_lists_the_known_ones():
     (dict(temporal_direction="sideways"), "temporal_direction"),
     (dict(decoder="huge"), "decoder"),
     (dict(scan_clamps=True), "scan_clamps"),
+    (dict(mask_floor_db=0), "mask_floor_db"),
+    (dict(mask_floor_db=6.0), "mask_floor_db"),
+    (dict(mask_floor_db="-20"), "mask_floor_db"),
 ])
 def test_invalid_config_names_the_field(change, field):
     with pytest.raises(ValueError, match=field):
         MBSNetConfig(**change)
+
+
+def test_a_mask_floor_holds_the_magnitude_mask_and_leaves_the_weights_and_the_phase_alone():
+    from mbsnet.checkpoint import architecture_diff
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(presets.get("final"), channels=16, n_layers=1, d_state=4, decoder_hidden=32)
+    free = build_model(cfg).eval()
+    floored = build_model(dataclasses.replace(cfg, mask_floor_db=-6.0)).eval()
+    floored.load_state_dict(free.state_dict())
+    spec = torch.stft(torch.randn(1, 8000), 512, 128, window=torch.hann_window(512), return_complex=True)
+    with torch.no_grad():
+        a, b = free(spec), floored(spec)
+    mask_a, mask_b = a.abs() / spec.abs(), b.abs() / spec.abs()
+    g = 10 ** (-6 / 20)
+    assert mask_b.min() >= g * (1 - 1e-5) and mask_a.min() < g           # the floor binds somewhere
+    torch.testing.assert_close(mask_b, mask_a.clamp_min(g), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(torch.angle(b), torch.angle(a))
+    assert architecture_diff(cfg, floored.cfg) == {} and "mask_floor_db" not in cfg.to_dict()
 
 
 def test_config_is_frozen():

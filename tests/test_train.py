@@ -229,7 +229,8 @@ def test_warm_start_takes_the_weights_and_refuses_another_config(tmp_path):
 
 
 def test_resume_warm_start_and_export_accept_another_scan_method(tmp_path):
-    """The scan method (like checkpointing and precision) changes how a step runs, not the weights."""
+    """The scan method (like checkpointing and precision) changes how a step runs, not the weights;
+    a mask floor changes the output: a warm start may set one, a resume may not."""
     from mbsnet.checkpoint import export_inference, load_model, read_checkpoint, warm_start_model
 
     other = replace(TINY, scan_method="sequential")
@@ -238,10 +239,22 @@ def test_resume_warm_start_and_export_accept_another_scan_method(tmp_path):
     train.train_model(TINY, pairs(), steps=2, out=tmp_path, resume=True, **KW)
     assert read_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
     assert same_weights(warm_start_model(tmp_path / "checkpoint.pt", other), load_model(tmp_path / "checkpoint.pt"))
+    with pytest.raises(ValueError, match="different config"):          # a floor changes what it trains
+        train.train_model(replace(TINY, mask_floor_db=-20.0), pairs(), steps=3, out=tmp_path, resume=True, **KW)
+    assert same_weights(warm_start_model(tmp_path / "checkpoint.pt", replace(TINY, mask_floor_db=-20.0)),
+                        load_model(tmp_path / "checkpoint.pt"))
     shipped = export_inference(tmp_path / "checkpoint.pt", tmp_path / "w.pt", half=False, runtime=other)
     assert load_model(shipped).cfg == other                       # ships with the scan asked for
     assert read_checkpoint(export_inference(tmp_path / "checkpoint.pt", tmp_path / "v.pt",
                                             half=False))["config"]["scan_method"] == TINY.scan_method
+    from mbsnet.checkpoint import with_inference_settings
+
+    floored = with_inference_settings(shipped, tmp_path / "f.pt", "chosen on a validation set", mask_floor_db=-20.0)
+    assert load_model(floored).cfg == replace(other, mask_floor_db=-20.0)
+    assert same_weights(load_model(floored), load_model(shipped))
+    assert read_checkpoint(floored)["inference"]["before"] == {"mask_floor_db": None}
+    with pytest.raises(ValueError, match="not \\['d_state'\\]"):
+        with_inference_settings(shipped, tmp_path / "g.pt", "", d_state=8)
 
 
 def test_export_of_a_warm_started_run_appends_a_phase(tmp_path):

@@ -6,6 +6,21 @@ from mbsnet.cli.checks import (UsageError, check_input_file, check_output_file, 
 from mbsnet.config import SCAN_METHODS
 
 
+def _floor_db(text: str):
+    """argparse type: a level in dB below 0, or 'none'."""
+    import argparse
+
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not -200 <= value < 0:
+        raise argparse.ArgumentTypeError(f"expected a level in dB in [-200, 0) or 'none', got {text!r}")
+    return value
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("input", help="noisy wav file (any sample rate, mono or stereo)")
     parser.add_argument("output", help="enhanced wav file (written at the input's sample rate)")
@@ -16,12 +31,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--scan", choices=SCAN_METHODS, default=None,
                         help="scan method for the model (all compute the same function; default: the "
                              "checkpoint's; 'compiled' compiles once, a minute, then runs faster)")
+    parser.add_argument("--mask-floor-db", type=_floor_db, default=None, metavar="DB",
+                        help="hold the magnitude mask at or above DB (an attenuation limit; 'none': no "
+                             "limit; default: the checkpoint's)")
 
 
 def run(args) -> int:
     import torch
 
-    from mbsnet.enhance import CHUNK_SECONDS, OVERLAP_SECONDS, enhance_file
+    from mbsnet.enhance import CHUNK_SECONDS, KEEP, OVERLAP_SECONDS, enhance_file
 
     check_input_file(args.input, "input audio")
     check_output_file(args.output, "output")
@@ -31,7 +49,8 @@ def run(args) -> int:
                          f"between chunks, got {chunk_seconds:g}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    floor = None if args.mask_floor_db in (None, "none") else args.mask_floor_db
     info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=chunk_seconds,
-                        scan_method=args.scan)
+                        scan_method=args.scan, mask_floor_db=floor if args.mask_floor_db is not None else KEEP)
     print(f"wrote {args.output} ({info['samples']} samples at {info['original_rate']} Hz)")
     return 0
