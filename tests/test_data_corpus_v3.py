@@ -321,3 +321,15 @@ def test_the_mask_floor_sweep_scores_each_floor_on_the_validation_set_beside_noi
     free, floored = result["summary"]["model"], result["summary"]["model, floor -3 dB"]
     assert free["si_sdr"] != floored["si_sdr"]                            # the floor changed the output
     assert set(result["pesq_by_snr"]["model"]) == {f"{r['snr_db']:g}" for r in result["rows"]}
+
+
+def test_the_mask_floor_sweeps_command_line_reads_the_stored_command_and_refuses_others():
+    from mbsnet.experiments.mask_floor import parse_args
+    from mbsnet.results import load_result
+
+    stored = load_result("mask_floor_validation")["provenance"]["command"].split()[3:]
+    args = parse_args(stored)
+    assert args["floors"] == [None, -30, -25, -20, -15, -10] and args["every"] == 2 and args["data"] == "data/corpus_v3"
+    for bad in ([], ["--data", "d"], ["out.json"], ["out.json", "--fast", "1"], ["out.json", "--data"]):
+        with pytest.raises(ValueError, match="usage"):
+            parse_args(bad)

@@ -11,7 +11,6 @@ every K-th of its items), never on a reported test set; means and PESQ by SNR pe
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -46,27 +45,41 @@ def sweep_mask_floor(floors, data_root, checkpoint=None, every: int = 1, progres
             "floors": list(floors), "summary": summarize_by(rows), "pesq_by_snr": by_snr, "rows": rows}
 
 
+USAGE = ("usage: python -m mbsnet.experiments.mask_floor OUT.json --data DIR [--checkpoint CKPT] "
+         "[--floors none,-30,...] [--every K]")
+
+
 def _floors(text: str):
-    try:
-        return [None if f.strip() == "none" else float(f) for f in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected dB levels or 'none', comma-separated, got {text!r}")
+    return [None if f.strip() == "none" else float(f) for f in text.split(",")]
+
+
+def parse_args(argv) -> dict:
+    """{"out", "data", "checkpoint", "floors", "every"} from `OUT.json --flag value ...`; ValueError (USAGE) if bad."""
+    if not argv or argv[0].startswith("--") or len(argv) % 2 == 0:
+        raise ValueError(USAGE)
+    args = {"out": argv[0], "data": None, "checkpoint": None, "floors": [None, -30, -25, -20, -15, -10], "every": 1}
+    for flag, value in zip(argv[1::2], argv[2::2]):
+        key = flag.removeprefix("--")
+        if not flag.startswith("--") or key not in args or key == "out":
+            raise ValueError(f"unknown option {flag!r}; {USAGE}")
+        args[key] = {"floors": _floors, "every": int}.get(key, str)(value)
+    if args["data"] is None:
+        raise ValueError(f"--data is required; {USAGE}")
+    return args
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mbsnet.experiments.mask_floor", description=__doc__.split("\n")[0])
-    parser.add_argument("out")
-    parser.add_argument("--data", required=True, help="a corpus v3 (its validation set)")
-    parser.add_argument("--checkpoint", default=None, help="default: the shipped model")
-    parser.add_argument("--floors", type=_floors, default=[None, -30, -25, -20, -15, -10])
-    parser.add_argument("--every", type=int, default=1)
-    args = parser.parse_args(argv)
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
-    result = sweep_mask_floor(args.floors, args.data, args.checkpoint, args.every)
-    floors = ",".join("none" if f is None else f"{f:g}" for f in args.floors)
-    command = (f"python -m mbsnet.experiments.mask_floor {args.out} --data {args.data} --floors {floors} "
-               f"--every {args.every}" + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""))
-    save_result(args.out, {"checkpoint": args.checkpoint, **result}, command=command)
+    result = sweep_mask_floor(args["floors"], args["data"], args["checkpoint"], args["every"])
+    floors = ",".join("none" if f is None else f"{f:g}" for f in args["floors"])
+    command = (f"python -m mbsnet.experiments.mask_floor {args['out']} --data {args['data']} --floors {floors} "
+               f"--every {args['every']}" + (f" --checkpoint {args['checkpoint']}" if args["checkpoint"] else ""))
+    save_result(args["out"], {"checkpoint": args["checkpoint"], **result}, command=command)
     for system, s in result["summary"].items():
         snr = " ".join(f"{v:.3f}" for v in result["pesq_by_snr"][system].values())
         print(f"{system:<24} PESQ {s['pesq']:.3f} STOI {s['stoi']:.3f} SI-SDR {s['si_sdr']:6.2f}  PESQ by SNR {snr}")
