@@ -208,7 +208,7 @@ assert [r["id"] for r in shipped_rows if r["system"] == "noisy"] == ids40    # t
 shipped40 = summarize_by(shipped_rows)
 assert shipped40["noisy"] == baseline["real"]["summary"]["noisy"]
 assert shipped_eval["arctic"]["items_sha"] == baseline["arctic"]["items_sha"]
-trajectory[f"phase 3, step {state['step']} (shipped)"] = (state["step"], {
+trajectory[f"phase 3, step {state['step']} (shipped weights, no floor)"] = (state["step"], {
     "real": shipped40["model"], "arctic": shipped_eval["arctic"]["summary"]["model"]})
 rows = [[f"*{s}*"] + [f"{baseline[k]['summary'][s][m]:.{2 if m == 'si_sdr' else 3}f}" for k in ("real", "arctic")
                       for m in ("pesq", "stoi", "si_sdr")] for s in ("noisy", "wiener")]
@@ -365,7 +365,7 @@ assert best["pesq"] - free["pesq"] > 0.04 and abs(best["si_sdr"] - free["si_sdr"
 # ## Verdict
 
 # %%
-shipped = trajectory[f"phase 3, step {state['step']} (shipped)"][1]
+shipped = trajectory[f"phase 3, step {state['step']} (shipped weights, no floor)"][1]
 before = trajectory["end of phase 2 (eSpeak only)"][1]
 b = {k: baseline[k]["summary"] for k in ("real", "arctic")}
 phase3 = info["phases"][2]
