@@ -137,9 +137,9 @@ def with_inference_settings(src, dst, note: str, **settings) -> Path:
     if bad:
         raise ValueError(f"with_inference_settings sets only {INFERENCE_FIELDS}, not {bad}")
     state = read_checkpoint(src)
-    config = replace(config_from(state), **settings)
-    before = {k: getattr(config_from(state), k) for k in settings}
-    return atomic_save({**state, "config": config.to_dict(),
+    stored = config_from(state)
+    before = {k: getattr(stored, k) for k in settings}
+    return atomic_save({**state, "config": replace(stored, **settings).to_dict(),
                         "inference": {"settings": settings, "before": before, "note": note,
                                       **provenance("with_inference_settings")}}, dst)
 

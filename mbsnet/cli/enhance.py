@@ -49,8 +49,8 @@ def run(args) -> int:
                          f"between chunks, got {chunk_seconds:g}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    floor = None if args.mask_floor_db in (None, "none") else args.mask_floor_db
+    floor = {None: KEEP, "none": None}.get(args.mask_floor_db, args.mask_floor_db)   # unset: the checkpoint's
     info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=chunk_seconds,
-                        scan_method=args.scan, mask_floor_db=floor if args.mask_floor_db is not None else KEEP)
+                        scan_method=args.scan, mask_floor_db=floor)
     print(f"wrote {args.output} ({info['samples']} samples at {info['original_rate']} Hz)")
     return 0
