@@ -429,7 +429,7 @@ assert [c["verdict"] for c in cheaper] == ["within noise", "within noise"] and q
 # The bidirectional model's two phases are `checkpoints/final_bidirectional/` (shipped as `final` until the ladder
 # changed the choice; its first phase read an earlier version of the corpus for 520 of its 780 steps); `final`'s
 # first phase is `checkpoints/crossband_bi_temporal_uni/`, its second `checkpoints/final_synthetic/` (the shipped
-# `checkpoints/final/` is that model after a third phase on corpus v3, notebook 12);
+# `checkpoints/final/` is that model after three more phases on corpus v3, notebook 12);
 # `slim_decoder`'s runs are `results/train_slim_decoder_*` (logs and provenance; checkpoints not shipped).
 
 # %%
