@@ -80,3 +80,21 @@ def test_the_scan_floor_is_the_larger_of_compute_and_traffic_and_scales_with_the
     assert floor_seconds(rates, b=4, l=10, d=8, n=4)["compute_s"] == pytest.approx(2 * f["compute_s"])
     measured = measure_rates()
     assert all(v > 0 for v in measured.values()) and measured["flop_per_s"] > measured["exp_per_s"]
+
+
+def test_bench_inference_times_every_kernel_and_checks_each_against_float64():
+    from mbsnet.experiments.scan_inference_bench import bench_inference, enhance_shapes, format_inference_table
+    from mbsnet.scan import native
+    from mbsnet.scan.shapes import ScanShape
+
+    temporal, crossband = enhance_shapes()
+    assert (temporal.b, temporal.l, temporal.d, temporal.n) == (31, 1001, 128, 16)       # final, 8 s chunk
+    assert (crossband.b, crossband.l) == (1001, 31)
+    result = bench_inference(repeats=2, shapes=[ScanShape("tiny", 3, 17, 8, 4)])
+    kernels = ["recompute forward", "torch"] + (["native"] if native.library() is not None else [])
+    assert result["kernels"] == kernels and len(result["cases"]) == 1
+    case = result["cases"][0]
+    assert all(len(case["cpu_seconds"][k]) == 2 for k in kernels)
+    assert case["speedup_vs_recompute_forward"]["recompute forward"] == 1.0
+    assert all(0 <= e < 1e-5 for e in case["max_rel_error_vs_float64"].values())
+    assert "tiny" in format_inference_table(result)

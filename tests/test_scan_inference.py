@@ -1,4 +1,6 @@
-"""The no-grad scan (mbsnet.scan.inference) equals recompute's plain forward, and the float64 oracle.
+"""The no-grad scan's torch path (mbsnet.scan.inference) equals recompute's plain forward, and the float64 oracle.
+
+Its C kernel (mbsnet.scan.native) is tested in tests/test_scan_native.py.
 
 The blocks over rows and time only change which elements an op visits together, so the outputs
 agree to float rounding at any block size (observed: bit for bit); stated tolerance 1e-6.
@@ -24,7 +26,7 @@ def test_inference_scan_equals_recompute_forward_at_any_blocking(b, l, d, n, row
     x = random_inputs(b, l, d, n, seed=b + l)
     want = old_forward(x, delta_softplus=True, chunk_size=8)
     got = inference_scan(**x, delta_softplus=True, row_elements=row_elements,
-                         chunk_elements=chunk_elements)
+                         chunk_elements=chunk_elements, kernel="torch")
     assert got.dtype == want.dtype and got.shape == want.shape and got.grad_fn is None
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(got.double(), oracle(**x, delta_softplus=True), rtol=RTOL, atol=ATOL)
@@ -36,14 +38,14 @@ def test_inference_scan_optional_inputs_and_no_softplus(drop):
     x["delta"] = torch.nn.functional.softplus(x["delta"])      # without the softplus: dt > 0 given
     for k in (("D", "z", "delta_bias") if drop == "all" else (drop,)):
         x[k] = None
-    got = inference_scan(**x, delta_softplus=False, row_elements=64, chunk_elements=256)
+    got = inference_scan(**x, delta_softplus=False, row_elements=64, chunk_elements=256, kernel="torch")
     torch.testing.assert_close(got, old_forward(x, delta_softplus=False, chunk_size=5),
                                rtol=1e-6, atol=1e-6)
 
 
 def test_inference_scan_bfloat16_inputs_accumulate_in_float32():
     x = random_inputs(3, 40, 8, 4, seed=5, dtype=torch.bfloat16)
-    got = inference_scan(**x, delta_softplus=True, row_elements=32, chunk_elements=96)
+    got = inference_scan(**x, delta_softplus=True, row_elements=32, chunk_elements=96, kernel="torch")
     assert got.dtype == torch.bfloat16
     torch.testing.assert_close(got, old_forward(x, delta_softplus=True, chunk_size=8), rtol=0, atol=0)
 

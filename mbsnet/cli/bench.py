@@ -1,4 +1,5 @@
-"""`python -m mbsnet bench scan|enhance`: every scan method side by side; enhance's real-time factor and memory."""
+"""`python -m mbsnet bench scan|inference|enhance`: every scan method side by side; the no-grad scan's kernels;
+enhance's real-time factor and memory."""
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,10 @@ def length_list(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", choices=["scan", "enhance"],
-                        help="scan: every scan method, forward + backward; enhance: real-time factor "
-                             "and peak memory of `enhance` on generated audio")
+    parser.add_argument("what", choices=["scan", "inference", "enhance"],
+                        help="scan: every scan method, forward + backward; inference: the no-grad scan's "
+                             "kernels (torch, C) at enhance's shapes; enhance: real-time factor and peak "
+                             "memory of `enhance` on generated audio")
     parser.add_argument("--repeats", type=positive_int, default=None,
                         help="timed runs per method (median; default 5) or, for enhance, per length "
                              "(default 1)")
@@ -72,6 +74,8 @@ def run(args) -> int:
         check_output_file(args.out)
     if args.what == "enhance":
         return _run_enhance(args)
+    if args.what == "inference":
+        return _run_inference(args)
 
     import torch
 
@@ -121,4 +125,20 @@ def _run_enhance(args) -> int:
         print_json(result)
     else:
         print(formatted)
+    return 0
+
+
+def _run_inference(args) -> int:
+    import torch
+
+    from mbsnet.experiments.scan_inference_bench import bench_inference, format_inference_table
+
+    torch.set_num_threads(args.threads or 1)
+    result = bench_inference(args.repeats or 5)
+    if args.out:
+        save_result(args.out, result)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_inference_table(result))
     return 0
