@@ -8,9 +8,11 @@ enhance_file (read, the model in overlapping chunks, write). The child reports
   "cpu_seconds" and "rtf_cpu" the same in CPU seconds of the child (all its threads): on a shared
   machine, where other jobs stretch the wall clock, the CPU time of a one-thread run is the
   steadier measure of the compute;
-- "peak_rss_bytes": its peak resident memory over its whole life (resource.getrusage ru_maxrss),
-  and "rss_before_bytes": the same peak just before enhance_file (imports and the model loaded),
-  so that peak - before is what the enhancing itself added.
+- "peak_rss_bytes": its peak resident memory over its whole life (VmHWM of /proc/self/status: the
+  high-water mark of this process' own memory; where /proc is missing, resource.getrusage's ru_maxrss,
+  which Linux carries over from the parent across fork + exec, so that it can report the parent's
+  peak), and "rss_before_bytes": the same peak just before enhance_file (imports and the model
+  loaded), so that peak - before is what the enhancing itself added.
 With `repeats` each length runs that many times (the median run is kept); with `baseline` (another
 checkout's folder) the two are interleaved in one run and their ratios stored. `bench enhance
 --profile` (mbsnet.experiments.enhance_profile) shows where the time goes instead.
@@ -32,6 +34,12 @@ NOISE_SNR_DB = 5.0
 _CHILD = r"""
 import inspect, json, resource, sys, time
 args = json.loads(sys.argv[1])
+def peak_rss():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 import torch
 if args["threads"]:
     torch.set_num_threads(args["threads"])
@@ -42,14 +50,14 @@ if args["scan_method"]:
     from mbsnet.enhance import set_scan_method
     set_scan_method(model, args["scan_method"])
 kw = {"progress": False} if "progress" in inspect.signature(enhance_file).parameters else {}
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = peak_rss()
 t0, c0 = time.perf_counter(), time.process_time()
 info = enhance_file(args["src"], args["dst"], model=model, verbose=False, **kw)
 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
 import mbsnet
 print(json.dumps({"mbsnet": mbsnet.__path__[0], "seconds": seconds, "cpu_seconds": cpu, "samples": info["samples"],
                   "rss_before_bytes": before,
-                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "peak_rss_bytes": peak_rss(),
                   "threads": torch.get_num_threads(), "scan_method": model.cfg.scan_method
                   if not args["scan_method"] else args["scan_method"]}))
 """
