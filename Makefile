@@ -59,9 +59,13 @@ NB_FILES = $(if $(strip $(NB)),$(NB_SOURCES:.py=.ipynb),notebooks/)
 #   OMP_NUM_THREADS=1              one thread (torch, MKL, and OpenBLAS, which falls back to it),
 #                                  as a machine with another core count splits reductions
 #                                  differently. Changes torch sum/mean/norm, matmul and more.
+#   MBSNET_NATIVE_SCAN=0           the no-grad scan on its torch path instead of its C kernel (built
+#                                  with -march=native: another CPU builds other code), as a machine
+#                                  without a C compiler runs it. Changes the model's outputs in the
+#                                  last bits.
 # Not changed by any of these: torch.stft, torch.cumsum, numpy.fft, scipy.signal.sosfilt.
 # The x86 ones are left out on other processors. Override it whole: make ... OTHER_CPU_ENV="..."
-OTHER_CPU_ENV = ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 \
+OTHER_CPU_ENV = ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 MBSNET_NATIVE_SCAN=0 \
     $(if $(filter x86_64 amd64,$(shell uname -m)),MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 \
         NPY_DISABLE_CPU_FEATURES=X86_V3 $(if $(OPENBLAS_CORETYPE),,OPENBLAS_CORETYPE=Nehalem))
 
