@@ -30,7 +30,7 @@ import torch
 from mbsnet import anchors as anchor_registry
 from mbsnet.anchors.score import anchor_table, real_time_factor, rtf_clip
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model
-from mbsnet.enhance import enhance_long
+from mbsnet.enhance import enhance_long, set_precision
 from mbsnet.evaluate import run_evaluation
 from mbsnet.metrics import summarize
 from mbsnet.results import DATA_DIR, RESULTS_DIR
@@ -195,7 +195,8 @@ def run_comparison(checkpoint=None, anchors: str = "stored", names=None, rtf: bo
     names = tuple(anchor_registry.names() if names is None else names)
     live, live_missing = load_live_anchors(names) if anchors == "live" else ({}, {})
     result = run_evaluation(checkpoint, extra_systems={n: a.enhance for n, a in live.items()}, **evaluation)
-    model = load_model(Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT)
+    model = set_precision(load_model(Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT),
+                          evaluation.get("precision", "fp32"))        # timed as it is scored
     knobs = result["wiener"]
     info = {"noisy": {"params": None, "rtf": None},
             "wiener": {"params": 0, "rtf": None}, "model": {"params": sum(p.numel() for p in model.parameters()),

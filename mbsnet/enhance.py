@@ -25,6 +25,7 @@ CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 0.5
 PROGRESS_SECONDS = 30.0      # enhance_long shows a progress bar from this length on
 KEEP = "keep"                # enhance_file(mask_floor_db=KEEP): the checkpoint's own setting
+PRECISIONS = ("fp32", "bf16")  # set_precision: the matmuls in float32, or in bfloat16 under autocast
 
 
 def set_scan_method(model, method: str):
@@ -53,6 +54,16 @@ def set_mask_floor(model, floor_db):
     return model
 
 
+def set_precision(model, precision: str):
+    """Run `model`'s inference in `precision` (PRECISIONS) -> model. "bf16": under torch.autocast with
+    bfloat16, so matmuls and convolutions run in bf16 (fast on CPUs with AVX-512 BF16 or AMX, slow
+    elsewhere); the scan and the STFT stay float32. An inference setting: the weights stay as they are."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    model.inference_precision = precision
+    return model
+
+
 @torch.no_grad()
 def enhance_waveform(model, wav) -> torch.Tensor:
     """Enhance a waveform with `model`: STFT -> model -> iSTFT, same length as the input.
@@ -71,7 +82,10 @@ def enhance_waveform(model, wav) -> torch.Tensor:
     length = x.shape[-1]
     if length < cfg.n_fft:  # center=True reflect-pads n_fft // 2: pad short clips with silence
         x = torch.nn.functional.pad(x, (0, cfg.n_fft - length))
-    out = istft(model(stft(x.to(device), cfg)), x.shape[-1], cfg)[..., :length].cpu()
+    bf16 = getattr(model, "inference_precision", "fp32") == "bf16"
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        spectrum = model(stft(x.to(device), cfg))
+    out = istft(spectrum, x.shape[-1], cfg)[..., :length].float().cpu()
     return out[0] if squeeze else out
 
 
@@ -113,18 +127,21 @@ def enhance_long(model, wav, chunk_seconds: float = CHUNK_SECONDS,
 
 
 def enhance_file(src, dst, checkpoint=None, model=None, chunk_seconds: float = CHUNK_SECONDS,
-                 verbose: bool = True, progress=None, scan_method=None, mask_floor_db=KEEP) -> dict:
+                 verbose: bool = True, progress=None, scan_method=None, mask_floor_db=KEEP,
+                 precision: str | None = None) -> dict:
     """Enhance wav `src` into `dst` (same sample rate as `src`) -> info about what was done.
 
     progress: see enhance_long. scan_method: run the model's scans with this method (all compute
     the same function; default: the checkpoint's). mask_floor_db: the mask's floor (None: none;
-    default KEEP: the checkpoint's).
+    default KEEP: the checkpoint's). precision: see set_precision (default: as set on the model, else fp32).
     """
     model = model or load_model(checkpoint)
     if scan_method:
         set_scan_method(model, scan_method)
     if mask_floor_db != KEEP:
         set_mask_floor(model, mask_floor_db)
+    if precision:
+        set_precision(model, precision)
     rate = model.cfg.sample_rate
     wav, info = load_wav(src, rate, mono=True)
     if len(wav) == 0:

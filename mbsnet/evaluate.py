@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from mbsnet.checkpoint import SHIPPED_CHECKPOINT, load_model, read_checkpoint
 from mbsnet.data.datasets import CorpusV3Pairs, SyntheticPairs, VoiceBankDEMAND
-from mbsnet.enhance import enhance_long, enhance_waveform
+from mbsnet.enhance import enhance_long, enhance_waveform, set_precision
 from mbsnet.errors import InputError
 from mbsnet.metrics import METRICS, score_pair, summarize
 from mbsnet.results import RESULTS_DIR
@@ -185,7 +185,7 @@ def tuned_wiener_knobs(data_root=None, tune_n: int = 16) -> dict:
 def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, tune_n: int = 16,
                    progress: bool = True, n_arctic: int | None = None, real_root=None,
                    voicebank=None, n_voicebank: int | None = None, extra_systems: dict | None = None,
-                   sets=("synthetic", "arctic", "real", "voicebank")) -> dict:
+                   sets=("synthetic", "arctic", "real", "voicebank"), precision: str = "fp32") -> dict:
     """Everything `evaluate` reports, as a dict (stored with provenance by the CLI).
 
     real_root: a corpus v3 whose real-speech split to score (default: `data_root` when that is a
@@ -193,7 +193,8 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
     `n_voicebank`). extra_systems: {name: enhance} scored beside them on every test set. sets: the
     test sets to score (of those available; the Wiener knobs are tuned whichever are scored);
     "validation" and "clean" (never by default; the validation set, and its clean signals as input)
-    need the synthetic test, if scored too, to stop at its first half.
+    need the synthetic test, if scored too, to stop at its first half. precision: the model's inference
+    precision (mbsnet.enhance.set_precision).
     """
     path = Path(checkpoint) if checkpoint is not None else SHIPPED_CHECKPOINT
     if "validation" in sets or "clean" in sets:
@@ -203,7 +204,7 @@ def run_evaluation(checkpoint=None, data_root=None, n_test: int | None = None, t
                              f"set with --n-test {start} or less beside it, or leave it out (--sets)")
         validation = validation_items(data_root)
     state = read_checkpoint(path)
-    model = load_model(path)
+    model = set_precision(load_model(path), precision)
     t0 = time.monotonic()
     train = SyntheticPairs(data_root, "train")
     knobs = tuned_wiener_knobs(data_root, tune_n)

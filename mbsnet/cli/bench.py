@@ -56,6 +56,9 @@ def add_arguments(parser) -> None:
                         help="enhance: checkpoint (default: the shipped final model)")
     parser.add_argument("--scan", choices=SCAN_METHODS, default=None,
                         help="enhance: run the model with this scan method (default: the checkpoint's)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="enhance: this checkout's inference precision (as `enhance --precision`; the "
+                             "baseline runs fp32: --baseline . compares the two)")
     parser.add_argument("--baseline", default=None,
                         help="enhance: a folder with another checkout's mbsnet/ (e.g. `git archive` of "
                              "an older commit) to run interleaved with this one; stores the speedup")
@@ -107,6 +110,8 @@ def _run_enhance(args) -> int:
         raise UsageError(f"--baseline {args.baseline} holds no mbsnet/ package (a checkout's root)")
     if args.baseline and args.profile:
         raise UsageError("--profile measures this checkout only; leave out --baseline")
+    if args.precision and args.profile:
+        raise UsageError("--profile runs fp32; leave out --precision")
 
     if args.profile:
         from mbsnet.experiments.enhance_profile import format_profile, profile_enhance
@@ -117,7 +122,7 @@ def _run_enhance(args) -> int:
         from mbsnet.experiments.enhance_bench import BENCH_LENGTHS, bench_enhance, format_enhance_table
 
         result = bench_enhance(args.lengths or BENCH_LENGTHS, args.threads or 1, args.checkpoint, args.scan,
-                               repeats=args.repeats or 1, baseline=args.baseline)
+                               repeats=args.repeats or 1, baseline=args.baseline, precision=args.precision)
         formatted = format_enhance_table(result)
     if args.out:
         save_result(args.out, result)

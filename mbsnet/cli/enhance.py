@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mask-floor-db", type=_floor_db, default=None, metavar="DB",
                         help="hold the magnitude mask at or above DB (an attenuation limit; 'none': no "
                              "limit; default: the checkpoint's)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",   # mbsnet.enhance.PRECISIONS
+                        help="fp32 (default) or bf16: the matmuls in bfloat16 under autocast (about 1.5x faster on CPUs with "
+                             "AVX-512 BF16 or AMX, slower on others; outputs differ by about 0.1%%)")
 
 
 def run(args) -> int:
@@ -51,6 +54,6 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     floor = {None: KEEP, "none": None}.get(args.mask_floor_db, args.mask_floor_db)   # unset: the checkpoint's
     info = enhance_file(args.input, args.output, args.checkpoint, chunk_seconds=chunk_seconds,
-                        scan_method=args.scan, mask_floor_db=floor)
+                        scan_method=args.scan, mask_floor_db=floor, precision=args.precision)
     print(f"wrote {args.output} ({info['samples']} samples at {info['original_rate']} Hz)")
     return 0

@@ -51,6 +51,8 @@ def add_arguments(parser) -> None:
                         help="training pairs used to tune the Wiener knobs")
     parser.add_argument("--no-rtf", action="store_true", help="skip the real-time-factor timing")
     parser.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",   # mbsnet.enhance.PRECISIONS
+                        help="the model's inference precision, as `enhance --precision` (default: %(default)s)")
 
 
 def _command(args) -> str:
@@ -64,6 +66,7 @@ def _command(args) -> str:
     parts += [f for f, on in (("--no-real", args.no_real), ("--no-rtf", args.no_rtf)) if on]
     parts += [] if args.sets == DEFAULT_SETS else ["--sets", ",".join(args.sets)]
     parts += ["--threads", str(args.threads)] if args.threads else []
+    parts += [] if args.precision == "fp32" else ["--precision", args.precision]
     return " ".join(parts + ["--out", args.out])
 
 
@@ -108,7 +111,7 @@ def run(args) -> int:
     result = run_comparison(args.checkpoint, anchors=args.anchors, rtf=not args.no_rtf, data_root=args.data,
                             n_test=args.n_test, tune_n=args.tune_n, progress=not args.json, n_arctic=args.n_arctic,
                             real_root=real_root, voicebank=args.voicebank, n_voicebank=args.n_voicebank,
-                            sets=sets)
+                            sets=sets, precision=args.precision)
     if args.out:
         save_result(args.out, result, command=_command(args))
     sets = [k for k in TEST_SETS if k in result]

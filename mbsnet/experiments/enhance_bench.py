@@ -49,6 +49,9 @@ model = load_model(args["checkpoint"])
 if args["scan_method"]:
     from mbsnet.enhance import set_scan_method
     set_scan_method(model, args["scan_method"])
+if args.get("precision"):
+    from mbsnet.enhance import set_precision
+    set_precision(model, args["precision"])
 kw = {"progress": False} if "progress" in inspect.signature(enhance_file).parameters else {}
 before = peak_rss()
 t0, c0 = time.perf_counter(), time.process_time()
@@ -77,11 +80,11 @@ def noisy_speech(seconds: float, rate: int = 16_000, seed: int = 0) -> np.ndarra
 
 
 def bench_length(seconds: float, threads: int = 1, checkpoint=None, scan_method=None,
-                 folder=None, pythonpath=None) -> dict:
+                 folder=None, pythonpath=None, precision=None) -> dict:
     """RTF and peak RSS of enhancing `seconds` of generated audio, in a fresh child process.
 
     pythonpath: where the child imports mbsnet from (default: this process's mbsnet), e.g. an
-    older checkout to compare with.
+    older checkout to compare with. precision: the child's set_precision (None: fp32, the default).
     """
     from mbsnet.checkpoint import SHIPPED_CHECKPOINT
     from mbsnet.data.audio import save_wav
@@ -90,6 +93,7 @@ def bench_length(seconds: float, threads: int = 1, checkpoint=None, scan_method=
         src, dst = Path(tmp) / "noisy.wav", Path(tmp) / "enhanced.wav"
         save_wav(src, noisy_speech(seconds), 16_000)
         args = {"src": str(src), "dst": str(dst), "threads": threads, "scan_method": scan_method,
+                "precision": precision,
                 "checkpoint": str(checkpoint or SHIPPED_CHECKPOINT)}
         root = pythonpath or str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
@@ -117,12 +121,14 @@ def _median_run(runs: list[dict]) -> dict:
 
 
 def bench_enhance(lengths=BENCH_LENGTHS, threads: int = 1, checkpoint=None, scan_method=None,
-                  progress=True, repeats: int = 1, baseline=None) -> dict:
+                  progress=True, repeats: int = 1, baseline=None, precision=None) -> dict:
     """bench_length for every length, shortest first; each length `repeats` times (median).
 
     baseline: a folder holding another checkout's `mbsnet` (e.g. `git archive` of an older commit)
     to compare with: its runs are interleaved with this checkout's, the order alternating per
     repeat, so both see the same machine load; "speedup" holds the ratios of the medians.
+    precision: this checkout's runs only (set_precision); the baseline runs at its default, fp32, so
+    `baseline` = this checkout's own folder compares the two precisions.
     The machine's load average (os.getloadavg) before and after is recorded: the machine is shared.
     """
     from tqdm.auto import tqdm
@@ -134,10 +140,12 @@ def bench_enhance(lengths=BENCH_LENGTHS, threads: int = 1, checkpoint=None, scan
     for rep, s in tqdm(jobs, desc="bench enhance", disable=not progress):
         order = list(variants) if rep % 2 == 0 else list(variants)[::-1]
         for v in order:
-            runs[v][s].append(bench_length(s, threads, checkpoint, scan_method, pythonpath=variants[v]))
+            runs[v][s].append(bench_length(s, threads, checkpoint, scan_method, pythonpath=variants[v],
+                                           precision=precision if v == "current" else None))
     medians = {v: [_median_run(r) for r in by_length.values()] for v, by_length in runs.items()}
     result = {"threads": threads, "checkpoint": str(checkpoint) if checkpoint else "shipped",
-              "scan_method": medians["current"][0]["scan_method"], "repeats": repeats,
+              "scan_method": medians["current"][0]["scan_method"], "precision": precision or "fp32",
+              "repeats": repeats,
               "load_average_before": load_before, "load_average_after": os.getloadavg(),
               "runs": medians["current"]}
     if baseline:
