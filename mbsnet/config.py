@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-SCAN_METHODS = ("sequential", "chunked", "recompute", "compiled")
+SCAN_METHODS = ("sequential", "chunked", "recompute", "compiled", "native")
 DIRECTIONS = ("bi", "uni")
 ENCODERS = ("separate", "shared")
 OUTPUT_NETS = ("mlp", "linear")

@@ -12,7 +12,7 @@ from mbsnet.memory.saved import saved_tensor_bytes
 from mbsnet.model import MambaBlock
 from mbsnet.scan import selective_scan
 
-METHODS = ("sequential", "chunked", "recompute")
+METHODS = ("sequential", "chunked", "recompute", "native")
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 RTOL, ATOL = 6e-4, 2e-3
 

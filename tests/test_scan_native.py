@@ -98,3 +98,34 @@ def test_it_builds_into_an_empty_cache_and_the_env_switch_turns_it_off(monkeypat
     finally:
         monkeypatch.undo()
         native.library.cache_clear()
+
+
+def test_native_method_trains_through_the_c_backward_and_saves_only_its_inputs(monkeypatch):
+    from mbsnet.memory.saved import saved_tensor_bytes
+    from tests.test_scan_methods import assert_matches_oracle
+
+    calls = []
+    real = native.scan_backward
+    monkeypatch.setattr(native, "scan_backward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = random_inputs(3, 45, 16, 8, seed=9)
+    assert_matches_oracle("native", x, chunk_size=16, delta_softplus=True)
+    assert calls == [1]
+    leaves = {k: v.clone().requires_grad_(True) for k, v in x.items()}
+    saved = saved_tensor_bytes(lambda: selective_scan(**leaves, delta_softplus=True, method="native"))
+    assert saved <= sum(v.numel() * v.element_size() for v in x.values())       # no state, no dt: the inputs
+
+
+def test_native_method_bfloat16_inputs_and_threads():
+    x = random_inputs(4, 60, 8, 4, seed=13, dtype=torch.bfloat16)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in x.items()}
+    y = selective_scan(**leaves, delta_softplus=True, method="native")
+    y.float().square().sum().backward()
+    assert y.dtype == torch.bfloat16 and all(v.grad.dtype == torch.bfloat16 for v in leaves.values())
+    torch.testing.assert_close(y.double(), oracle(**x, delta_softplus=True), rtol=2e-2, atol=2e-2)
+    f = random_inputs(5, 33, 16, 4, seed=14)
+    dt = torch.nn.functional.softplus(f["delta"] + f["delta_bias"])
+    dy = torch.randn(5, 33, 16, generator=torch.Generator().manual_seed(2))
+    one = native.scan_backward(dt, f["u"], f["A"], f["B"], f["C"], dy, 8, threads=1)
+    three = native.scan_backward(dt, f["u"], f["A"], f["B"], f["C"], dy, 8, threads=3)
+    for a, b in zip(one, three):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)    # dA: a sum over row ranges, else bit for bit

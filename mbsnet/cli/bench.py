@@ -11,7 +11,7 @@ from mbsnet.cli.output import print_json
 from mbsnet.results import save_result
 
 # the names of mbsnet.experiments.scan_bench.BENCH_METHODS (that module imports torch)
-BENCH_METHODS = ("sequential", "chunked", "recompute", "compiled", "mambapy")
+BENCH_METHODS = ("sequential", "chunked", "recompute", "compiled", "native", "mambapy")
 
 
 def method_list(text: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from mbsnet.scan import compiled_kernels, selective_scan
 from mbsnet.scan.shapes import SWEEP_LENGTHS, ScanShape, scan_inputs, seed_shapes, sweep_shapes
 
 SCAN_PEERS = ("mambapy",)
-BENCH_METHODS = ("sequential", "chunked", "recompute", "compiled") + SCAN_PEERS
+BENCH_METHODS = ("sequential", "chunked", "recompute", "compiled", "native") + SCAN_PEERS
 
 
 def mambapy_scan(u, delta, A, B, C, D, z, delta_bias):

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from mbsnet.config import SCAN_METHODS
 from mbsnet.scan.compiled import compiled_scan
 from mbsnet.scan.inference import inference_scan  # noqa: F401  (public: the no-grad scan)
+from mbsnet.scan.native import native_scan
 from mbsnet.scan.recompute import needs_grad, recompute_scan
 
 
@@ -150,7 +151,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 
     Shapes: u, delta, z (b, l, d); A (d, n); B, C (b, l, n); D, delta_bias (d,) -> (b, l, d).
     method: one of SCAN_METHODS ("recompute" is exact and keeps O(b*l*d + b*(l/T)*d*n) bytes for
-    backward; "compiled" is the same scheme with torch.compile'd chunk kernels; "sequential" and
+    backward; "compiled" is the same scheme with torch.compile'd chunk kernels; "native" runs a C
+    kernel's forward and backward (mbsnet.scan.native; saves its inputs only); "sequential" and
     "chunked" keep (b, l, d, n) tensors). chunk_size: chunk length T for "chunked" and "recompute",
     checkpoint interval for "compiled". method_options, for "chunked" only: `clamps=True` (the
     authors' clamps, see chunked_scan) and `counter=` (where they bind). Under torch.no_grad() (or
@@ -175,6 +177,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         return chunked_scan(*args, chunk_size=chunk_size, **method_options)
     if method == "compiled":
         return compiled_scan(*args, chunk_size=chunk_size)
+    if method == "native":
+        return native_scan(*args, chunk_size=chunk_size)
     if not needs_grad(u, delta, A, B, C, D, z, delta_bias):
         return inference_scan(*args)
     return recompute_scan(*args, chunk_size=chunk_size)

@@ -11,6 +11,9 @@ C compiler, or where the build fails, `library()` warns once and returns None: c
 MBSNET_NATIVE_SCAN=0 turns the kernel off.
 
 Shapes: dt, dtu (b, l, d) float32; A (d, n); B, C (b, l, n) -> y (b, l, d) = <h_t, C_t> (no D skip, no gate).
+
+The kernel's backward (mbsnet_scan_backward_f32) makes `native_scan` a training scan too (`method="native"`):
+it saves the inputs only, recomputes the states chunk by chunk in backward, and returns every gradient.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import torch
 SOURCE = Path(__file__).with_name("native_scan.c")
 FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-fPIC", "-shared")
 SYMBOL = "mbsnet_scan_forward_f32"
+BACKWARD = "mbsnet_scan_backward_f32"
 
 
 def enabled_by_env() -> bool:
@@ -96,6 +100,9 @@ def library() -> ctypes.CDLL | None:
         fn = getattr(lib, SYMBOL)
         fn.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_long] * 4
         fn.restype = ctypes.c_int
+        bwd = getattr(lib, BACKWARD)
+        bwd.argtypes = [ctypes.c_void_p] * 11 + [ctypes.c_long] * 5
+        bwd.restype = ctypes.c_int
         return lib
     except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as e:
         warnings.warn(f"mbsnet: the C scan kernel is unavailable ({e}); the no-grad scan uses the torch path",
@@ -109,6 +116,23 @@ def usable(*tensors) -> bool:
             and library() is not None)
 
 
+def _row_bounds(b: int, threads: int | None) -> list[int]:
+    threads = max(1, min(b, threads or torch.get_num_threads()))
+    return [b * i // threads for i in range(threads + 1)]
+
+
+def _run_rows(run, bounds) -> None:
+    """run(r0, r1) -> status over the row ranges, in threads when more than one (ctypes releases the GIL)."""
+    ranges = [(r0, r1) for r0, r1 in zip(bounds, bounds[1:]) if r1 > r0]
+    if len(ranges) == 1:
+        codes = [run(*ranges[0])]
+    else:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            codes = list(pool.map(lambda r: run(*r), ranges))
+    if any(codes):
+        raise MemoryError("the C scan kernel could not allocate its buffers")
+
+
 def scan_states_output(dt, dtu, A, B, C, threads: int | None = None):
     """y = <h_t, C_t> (b, l, d) float32 from dt, dtu (b, l, d), A (d, n), B, C (b, l, n), all float32 CPU.
 
@@ -120,23 +144,105 @@ def scan_states_output(dt, dtu, A, B, C, threads: int | None = None):
     dt, dtu, B, C = (x.contiguous() for x in (dt, dtu, B, C))
     At = A.t().contiguous()
     y = torch.empty(b, l, d, dtype=torch.float32)
-    threads = max(1, min(b, threads or torch.get_num_threads()))
-    bounds = [b * i // threads for i in range(threads + 1)]
-    f4 = 4                                                                  # bytes per float32
+    ld, ln = 4 * l * d, 4 * l * n                                        # bytes per row
 
-    def run(i):
-        r0, r1 = bounds[i], bounds[i + 1]
-        if r1 == r0:
-            return 0
-        return fn(dt.data_ptr() + r0 * l * d * f4, dtu.data_ptr() + r0 * l * d * f4, At.data_ptr(),
-                  B.data_ptr() + r0 * l * n * f4, C.data_ptr() + r0 * l * n * f4, y.data_ptr() + r0 * l * d * f4,
-                  r1 - r0, l, d, n)
+    def run(r0, r1):
+        return fn(dt.data_ptr() + r0 * ld, dtu.data_ptr() + r0 * ld, At.data_ptr(), B.data_ptr() + r0 * ln,
+                  C.data_ptr() + r0 * ln, y.data_ptr() + r0 * ld, r1 - r0, l, d, n)
 
-    if threads == 1:
-        codes = [run(0)]
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            codes = list(pool.map(run, range(threads)))
-    if any(codes):
-        raise MemoryError("the C scan kernel could not allocate its (n, d) state")
+    _run_rows(run, _row_bounds(b, threads))
     return y
+
+
+def scan_backward(dt, u, A, B, C, dy, chunk: int = 64, threads: int | None = None):
+    """The gradients of y = <h, C> -> (ddt, du (b, l, d), dA (d, n), dB, dC (b, l, n)), all float32 CPU.
+
+    dt, u, dy (b, l, d); A (d, n); B, C (b, l, n). The states are recomputed in chunks of `chunk` steps.
+    Rows are split over threads as in scan_states_output; each range sums its own dA, then they are added
+    (so dA, a sum over rows, may differ in the last bits between thread counts; the rest does not)."""
+    fn = getattr(library(), BACKWARD)
+    b, l, d = dt.shape
+    n = A.shape[1]
+    dt, u, B, C, dy = (x.contiguous() for x in (dt, u, B, C, dy))
+    At = A.t().contiguous()
+    ddt, du = torch.empty(b, l, d), torch.empty(b, l, d)
+    dB, dC = torch.empty(b, l, n), torch.empty(b, l, n)
+    bounds = _row_bounds(b, threads)
+    dAt = torch.zeros(len(bounds) - 1, n, d)
+    ld, ln = 4 * l * d, 4 * l * n
+
+    def run(r0, r1):
+        part = dAt[bounds.index(r0)]
+        return fn(dt.data_ptr() + r0 * ld, u.data_ptr() + r0 * ld, At.data_ptr(), B.data_ptr() + r0 * ln,
+                  C.data_ptr() + r0 * ln, dy.data_ptr() + r0 * ld, ddt.data_ptr() + r0 * ld,
+                  du.data_ptr() + r0 * ld, dB.data_ptr() + r0 * ln, dC.data_ptr() + r0 * ln, part.data_ptr(),
+                  r1 - r0, l, d, n, max(1, min(chunk, l)))
+
+    _run_rows(run, bounds)
+    return ddt, du, dAt.sum(0).t(), dB, dC
+
+
+def _dt(delta, delta_bias, softplus):
+    """(b, l, d) dt = softplus(delta + delta_bias) (each part optional) and the pre-softplus value."""
+    raw = delta + delta_bias if delta_bias is not None else delta
+    return (torch.nn.functional.softplus(raw) if softplus else raw), raw
+
+
+class _NativeScan(torch.autograd.Function):
+    """y = (<h, C> + D u) * silu(z), dt = softplus(delta + delta_bias), from float32 CPU tensors.
+
+    Saves the inputs only. Backward recomputes dt and <h, C> (one forward kernel call), takes the gate's,
+    the skip's and the softplus' gradients with torch ops, and the scan's from the C backward kernel."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, chunk):
+        ctx.softplus, ctx.chunk = softplus, chunk
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
+        dt, _ = _dt(delta, delta_bias, softplus)
+        y = scan_states_output(dt, dt * u, A, B, C)
+        if D is not None:
+            y.addcmul_(u, D)
+        if z is not None:
+            y.mul_(torch.nn.functional.silu(z))
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
+        dt, raw = _dt(delta, delta_bias, ctx.softplus)
+        dy = dy.contiguous()
+        dz = dD = None
+        if z is not None:
+            y0 = scan_states_output(dt, dt * u, A, B, C)                 # the output before the gate
+            if D is not None:
+                y0.addcmul_(u, D)
+            sig = torch.sigmoid(z)
+            dz = dy * y0 * sig * (1 + z * (1 - sig))                    # d silu(z) / dz = sig (1 + z (1 - sig))
+            dy = dy * (z * sig)
+        ddt, du, dA, dB, dC = scan_backward(dt, u, A, B, C, dy, ctx.chunk)
+        if D is not None:
+            du.addcmul_(dy, D)
+            dD = (dy * u).sum((0, 1))
+        ddelta = ddt * torch.sigmoid(raw) if ctx.softplus else ddt
+        d_bias = ddelta.sum((0, 1)) if delta_bias is not None else None
+        return du, ddelta, dA, dB, dC, dD, dz, d_bias, None, None
+
+
+def native_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size=64):
+    """The selective scan with the C kernel's forward and backward (`method="native"`), in float32.
+
+    Shapes as selective_scan: u, delta, z (b, l, d); A (d, n); B, C (b, l, n); D, delta_bias (d,) -> y (b, l, d)
+    in u's dtype. Saves its inputs only (in float32): no (b, l, d, n) tensor, no chunk-start states; the
+    backward recomputes the states chunk by chunk of `chunk_size` steps. Where the kernel does not apply (no
+    compiler, CUDA or meta tensors, float64) it is recompute_scan, the same function.
+    """
+    from mbsnet.scan.inference import inference_scan
+    from mbsnet.scan.recompute import needs_grad, recompute_scan
+
+    tensors = [t for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None]
+    if any(t.device.type != "cpu" or t.dtype == torch.float64 for t in tensors) or library() is None:
+        return recompute_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size=chunk_size)
+    if not needs_grad(*tensors):
+        return inference_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, kernel="native")
+    f32 = [None if t is None else t.to(torch.float32) for t in (u, delta, A, B, C, D, z, delta_bias)]
+    return _NativeScan.apply(*f32, delta_softplus, chunk_size).to(u.dtype)
