@@ -20,7 +20,8 @@ others at batch 2), and gradient accumulation (final at batch 6 vs
 batch 6 as 3 micro-batches of 2), with the categories at the peak. A few minutes on a laptop CPU.
 
 `scan`: the `final` training step (batch 2, 2 s segments) with its default scan ("recompute") beside the
-same model with scan_method="compiled" (mbsnet.scan.compiled), timed as `times` does; "final_compiled"'s
+same model with scan_method="compiled" (mbsnet.scan.compiled) and "native" (mbsnet.scan.native), timed as
+`times` does; "final_compiled"'s
 warm-up step includes compiling the scan's kernels (or loading them from torch's cache).
 
 `predict`: what the prediction itself costs: the process CPU time of predict_peak (the trainer's
@@ -164,8 +165,10 @@ if __name__ == "__main__":
         final = presets.get("final")
         seconds, repeats = (float(sys.argv[3]) if len(sys.argv) > 3 else 2.0,
                             int(sys.argv[4]) if len(sys.argv) > 4 else 5)
-        save_result(out, step_time_ratios(("final", "final_compiled"), batch=2, seconds=seconds, repeats=repeats,
-                                          cfgs={"final_compiled": replace(final, scan_method="compiled")}))
+        save_result(out, step_time_ratios(("final", "final_compiled", "final_native"), batch=2, seconds=seconds,
+                                          repeats=repeats,
+                                          cfgs={"final_compiled": replace(final, scan_method="compiled"),
+                                                "final_native": replace(final, scan_method="native")}))
     elif part == "peaks":
         step_peaks(out_path=out, log=lambda m: print(m, flush=True))
     elif part == "predict":
