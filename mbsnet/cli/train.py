@@ -47,9 +47,10 @@ def add_arguments(parser) -> None:
                         help="activation checkpointing (default: the preset's)")
     parser.add_argument("--phase-weight", type=non_negative_float, default=0.0)
     parser.add_argument("--time-weight", type=non_negative_float, default=0.0)
-    parser.add_argument("--scan", default=None, choices=("recompute", "compiled"),
+    parser.add_argument("--scan", default=None, choices=("recompute", "compiled", "native"),
                         help="the selective scan's method (default: the preset's); 'compiled' runs the same "
-                             "function with torch.compile'd kernels, ~1.4x faster a step on a CPU")
+                             "function with torch.compile'd kernels, 'native' with a C kernel built on first "
+                             "use (needs a C compiler); each ~1.4-2x faster a step on a CPU (notebook 4)")
     parser.add_argument("--remix-snr", type=snr_range, default=None, metavar="LO,HI",
                         help="with --remix-prob: remix a training crop at an SNR drawn from [LO, HI] dB")
     parser.add_argument("--remix-prob", type=probability, default=0.0,
