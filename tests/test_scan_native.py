@@ -156,3 +156,19 @@ def test_training_with_the_native_scan_follows_recompute():
                                  progress=False)
         losses[method] = [h["loss"] for h in history]
     assert max(abs(a - b) for a, b in zip(losses["recompute"], losses["native"])) < 1e-4
+
+
+def test_fake_and_meta_tensors_never_reach_the_kernel():
+    """The memory predictor traces with tensors that have no data: the native method is recompute there."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = random_inputs(2, 9, 8, 4, seed=4)
+    with FakeTensorMode() as mode:
+        fake = {k: mode.from_tensor(v).requires_grad_(True) for k, v in x.items()}
+        assert not native.usable(fake["u"])
+        y = selective_scan(**fake, delta_softplus=True, method="native")
+        with torch.no_grad():
+            y_inf = inference_scan(**{k: v.detach() for k, v in fake.items()}, delta_softplus=True)
+    assert y.shape == y_inf.shape == (2, 9, 8)
+    meta = {k: v.to("meta").requires_grad_(True) for k, v in x.items()}
+    assert selective_scan(**meta, delta_softplus=True, method="native").device.type == "meta"

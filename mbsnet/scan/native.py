@@ -110,10 +110,16 @@ def library() -> ctypes.CDLL | None:
         return None
 
 
+def _real_cpu(t) -> bool:
+    """A CPU tensor with storage: not meta, not a FakeTensor (the memory predictor's tensors have no data)."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return t.device.type == "cpu" and not isinstance(t, FakeTensor)
+
+
 def usable(*tensors) -> bool:
-    """The kernel applies: it is built, and every tensor is a float32 CPU tensor."""
-    return (all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
-            and library() is not None)
+    """The kernel applies: it is built, and every tensor is a float32 CPU tensor with storage."""
+    return all(_real_cpu(t) and t.dtype == torch.float32 for t in tensors) and library() is not None
 
 
 def _row_bounds(b: int, threads: int | None) -> list[int]:
@@ -240,7 +246,7 @@ def native_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softpl
     from mbsnet.scan.recompute import needs_grad, recompute_scan
 
     tensors = [t for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None]
-    if any(t.device.type != "cpu" or t.dtype == torch.float64 for t in tensors) or library() is None:
+    if any(not _real_cpu(t) or t.dtype == torch.float64 for t in tensors) or library() is None:
         return recompute_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size=chunk_size)
     if not needs_grad(*tensors):
         return inference_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, kernel="native")
