@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 SOURCE = Path(__file__).with_name("native_scan.c")
 FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-fPIC", "-shared")
@@ -112,8 +113,6 @@ def library() -> ctypes.CDLL | None:
 
 def _real_cpu(t) -> bool:
     """A CPU tensor with storage: not meta, not a FakeTensor (the memory predictor's tensors have no data)."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
     return t.device.type == "cpu" and not isinstance(t, FakeTensor)
 
 
@@ -128,8 +127,9 @@ def _row_bounds(b: int, threads: int | None) -> list[int]:
 
 
 def _run_rows(run, bounds) -> None:
-    """run(r0, r1) -> status over the row ranges, in threads when more than one (ctypes releases the GIL)."""
-    ranges = [(r0, r1) for r0, r1 in zip(bounds, bounds[1:]) if r1 > r0]
+    """run(i, r0, r1) -> status for each row range i = [bounds[i], bounds[i+1]), in threads when more than one
+    (ctypes releases the GIL)."""
+    ranges = [(i, r0, r1) for i, (r0, r1) in enumerate(zip(bounds, bounds[1:])) if r1 > r0]
     if len(ranges) == 1:
         codes = [run(*ranges[0])]
     else:
@@ -152,7 +152,7 @@ def scan_states_output(dt, dtu, A, B, C, threads: int | None = None):
     y = torch.empty(b, l, d, dtype=torch.float32)
     ld, ln = 4 * l * d, 4 * l * n                                        # bytes per row
 
-    def run(r0, r1):
+    def run(_, r0, r1):
         return fn(dt.data_ptr() + r0 * ld, dtu.data_ptr() + r0 * ld, At.data_ptr(), B.data_ptr() + r0 * ln,
                   C.data_ptr() + r0 * ln, y.data_ptr() + r0 * ld, r1 - r0, l, d, n)
 
@@ -177,11 +177,10 @@ def scan_backward(dt, u, A, B, C, dy, chunk: int = 64, threads: int | None = Non
     dAt = torch.zeros(len(bounds) - 1, n, d)
     ld, ln = 4 * l * d, 4 * l * n
 
-    def run(r0, r1):
-        part = dAt[bounds.index(r0)]
+    def run(i, r0, r1):
         return fn(dt.data_ptr() + r0 * ld, u.data_ptr() + r0 * ld, At.data_ptr(), B.data_ptr() + r0 * ln,
                   C.data_ptr() + r0 * ln, dy.data_ptr() + r0 * ld, ddt.data_ptr() + r0 * ld,
-                  du.data_ptr() + r0 * ld, dB.data_ptr() + r0 * ln, dC.data_ptr() + r0 * ln, part.data_ptr(),
+                  du.data_ptr() + r0 * ld, dB.data_ptr() + r0 * ln, dC.data_ptr() + r0 * ln, dAt[i].data_ptr(),
                   r1 - r0, l, d, n, max(1, min(chunk, l)))
 
     _run_rows(run, bounds)
